@@ -1,0 +1,177 @@
+"""LightningDataModule: load prices, build features, split by date, window them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from stockcast.errors import DataValidationError
+from stockcast.features import RETURN_FEATURE, anchor_closes, compute_features
+from stockcast.market_data import load_prices
+from stockcast.scaling import Standardizer
+from stockcast.windows import (
+    SplitBounds,
+    cumulative_targets,
+    sliding_windows,
+    split_anchors,
+    split_bounds,
+)
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class SplitArrays:
+    """Unscaled inputs and price-unit truth for one split, for evaluation outside the loop."""
+
+    windows: np.ndarray  # [n, W, F] raw features
+    last_close: np.ndarray  # [n] close at the anchor
+    future_close: np.ndarray  # [n, H] closes at anchor+1..anchor+H
+    target_dates: pd.Series  # [n] date of the first forecast close
+
+
+class StockDataModule(pl.LightningDataModule):
+    """Daily OHLCV for one ticker as windowed tensors.
+
+    The scaler is fitted on training rows only; val and test are the most recent rows.
+    """
+
+    def __init__(
+        self,
+        ticker: str = "GOOG",
+        data_dir: str = "data",
+        start: str | None = None,
+        end: str | None = None,
+        interval: str = "1d",
+        refresh: bool = False,
+        window: int = 30,
+        horizon: int = 1,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        batch_size: int = 64,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if window < 2 or horizon < 1:
+            raise DataValidationError(f"need window >= 2 and horizon >= 1, got {window}, {horizon}")
+        if not (
+            0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1
+        ):
+            raise DataValidationError(
+                f"val_fraction and test_fraction must be in (0, 1) with a sum below 1, "
+                f"got {val_fraction} and {test_fraction}"
+            )
+        self.ticker, self.data_dir, self.start, self.end = (
+            ticker.upper(),
+            Path(data_dir),
+            start,
+            end,
+        )
+        self.interval, self.refresh = interval, refresh
+        self.window, self.horizon = window, horizon
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.frame: pd.DataFrame | None = None
+        self.scaler: Standardizer | None = None
+        self.bounds: SplitBounds | None = None
+        self.datasets: dict[str, TensorDataset] = {}
+        self._anchors: dict[str, torch.Tensor] = {}
+
+    @property
+    def min_rows(self) -> int:
+        """Rows needed so that every split holds at least one sample."""
+        train_share = 1 - self.val_fraction - self.test_fraction
+        need = max(
+            (self.window + self.horizon) / train_share,
+            self.horizon / self.val_fraction,
+            self.horizon / self.test_fraction,
+        )
+        return math.ceil(need) + 2
+
+    def prepare_data(self) -> None:
+        """Download once (rank 0) when the cache is missing or a refresh is asked for."""
+        self._load(refresh=self.refresh)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.frame is not None:
+            return
+        frame = self._load(refresh=False)
+        features = compute_features(frame)  # [N-1, F]
+        closes = anchor_closes(frame)  # [N-1]
+        self.bounds = split_bounds(len(features), self.val_fraction, self.test_fraction)
+        self._anchors = split_anchors(self.bounds, self.window, self.horizon)
+        empty = [name for name in SPLITS if len(self._anchors[name]) == 0]
+        if empty:
+            raise DataValidationError(
+                f"{self.ticker}: {len(frame)} rows leave the {empty} split(s) empty with "
+                f"window={self.window}, horizon={self.horizon}; need at least {self.min_rows} rows"
+            )
+        self.scaler = Standardizer.fit(features[: self.bounds.val_start], RETURN_FEATURE)
+        self.frame, self._features, self._closes = frame, features, closes
+
+        scaled = torch.from_numpy(self.scaler.transform(features)).float()
+        windows = sliding_windows(scaled, self.window)  # [N-W, W, F]
+        targets = cumulative_targets(torch.from_numpy(np.log(closes)), self.horizon)  # [N-1-H, H]
+        targets = (targets / self.scaler.target_scale).float()
+        for name, anchors in self._anchors.items():
+            self.datasets[name] = TensorDataset(
+                windows[anchors - self.window + 1], targets[anchors]
+            )
+
+    def split_arrays(self, split: str) -> SplitArrays:
+        """Raw windows and price-unit truth of a split (for calibration and test metrics)."""
+        anchors = self._anchors[split].numpy()
+        raw = sliding_windows(torch.from_numpy(self._features), self.window).numpy()
+        future_index = anchors[:, None] + np.arange(1, self.horizon + 1)  # [n, H]
+        dates = (
+            self.frame["Date"].iloc[anchors + 2].reset_index(drop=True)
+        )  # frame row = feature row + 1
+        return SplitArrays(
+            windows=raw[anchors - self.window + 1],
+            last_close=self._closes[anchors],
+            future_close=self._closes[future_index],
+            target_dates=dates,
+        )
+
+    def date_range(self, split: str) -> tuple[str, str]:
+        """First and last target date of a split, as ISO dates."""
+        anchors = self._anchors[split]
+        first = self.frame["Date"].iloc[int(anchors[0]) + 2]
+        last = self.frame["Date"].iloc[int(anchors[-1]) + 1 + self.horizon]
+        return first.isoformat(), last.isoformat()
+
+    def _load(self, refresh: bool) -> pd.DataFrame:
+        return load_prices(
+            self.ticker,
+            self.data_dir,
+            start=self.start,
+            end=self.end,
+            interval=self.interval,
+            refresh=refresh,
+            min_rows=self.min_rows,
+        )
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

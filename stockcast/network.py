@@ -1,0 +1,51 @@
+"""The forecasting network: a plain LSTM over a window of standardised features."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from stockcast.features import N_FEATURES
+
+
+class LSTMNet(nn.Module):
+    """LSTM encoder whose last hidden state maps to H cumulative log returns (in target units).
+
+    Args:
+        hidden_size: LSTM width.
+        num_layers: stacked LSTM layers.
+        dropout: dropout between LSTM layers and before the head.
+        horizon: number of future closes forecast (>= 1).
+        input_size: features per time step; the feature module defines it.
+    """
+
+    def __init__(
+        self,
+        hidden_size: int = 64,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+        horizon: int = 1,
+        input_size: int = N_FEATURES,
+    ) -> None:
+        super().__init__()
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        self.settings = dict(
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+            horizon=horizon,
+            input_size=input_size,
+        )
+        self.lstm = nn.LSTM(
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size, horizon))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(x)  # [B, W, hidden]
+        return self.head(out[:, -1])  # [B, H]

@@ -1,0 +1,144 @@
+"""`train(cfg)`: fit, test the best checkpoint, calibrate on validation, evaluate, write artifacts."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import numpy as np
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback, ProgressBar
+from omegaconf import DictConfig, OmegaConf
+
+from stockcast.calibration import fit_calibration, window_volatility
+from stockcast.datamodule import StockDataModule
+from stockcast.features import RETURN_FEATURE
+from stockcast.forecaster import Forecaster, network_returns
+from stockcast.metrics import forecast_report
+from stockcast.network import LSTMNet
+from stockcast.report import plot_forecast, print_table, write_metrics
+
+log = logging.getLogger(__name__)
+ARTIFACT_DIR = "artifact"
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Run one training job as configured and return its metrics (also in metrics.json)."""
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+
+    datamodule: StockDataModule = hydra.utils.instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup()
+    module: pl.LightningModule = hydra.utils.instantiate(cfg.model)
+    trainer: pl.Trainer = hydra.utils.instantiate(
+        cfg.trainer,
+        callbacks=instantiate_callbacks(
+            cfg.get("callbacks"), cfg.trainer.get("enable_progress_bar", True)
+        ),
+        logger=[hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values()] or False,
+    )
+
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    test_results = trainer.test(
+        module, datamodule=datamodule, ckpt_path=best or None, weights_only=False
+    )
+
+    metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
+    metrics.update(
+        {key: float(value) for key, value in (test_results[0] if test_results else {}).items()}
+    )
+    if not trainer.is_global_zero:
+        return metrics
+    metrics.update(evaluate(module.net, datamodule, cfg, output_dir))
+    write_metrics(metrics, output_dir / "metrics.json")
+    print_table(
+        metrics,
+        title=f"{datamodule.ticker}: test split {datamodule.date_range('test')[0][:10]}"
+        f" .. {datamodule.date_range('test')[1][:10]} (best checkpoint)",
+    )
+    log.info("run directory: %s", output_dir)
+    return metrics
+
+
+def evaluate(
+    net: LSTMNet, datamodule: StockDataModule, cfg: DictConfig, output_dir: Path
+) -> dict[str, float]:
+    """Calibrate on validation, score val and test, save the serving artifact and the plot."""
+    val = datamodule.split_arrays("val")
+    calibration = fit_calibration(
+        network_returns(net, datamodule.scaler, val.windows),
+        np.log(val.future_close / val.last_close[:, None]),
+        val.last_close,
+        window_volatility(val.windows, RETURN_FEATURE),
+        level=cfg.interval_level,
+    )
+    train_range = datamodule.date_range("train")
+    forecaster = Forecaster(
+        net,
+        datamodule.scaler,
+        calibration,
+        window=datamodule.window,
+        interval=datamodule.interval,
+        info={
+            "name": cfg.model_name,
+            "ticker": datamodule.ticker,
+            "trained_on": f"{datamodule.ticker} {train_range[0][:10]}..{train_range[1][:10]}",
+            "trained_until": train_range[1],
+            "calibrated_until": datamodule.date_range("val")[1],
+        },
+    )
+    forecaster.save(output_dir / ARTIFACT_DIR)
+
+    metrics: dict[str, float] = {
+        "calibration/shrink": calibration.shrink,
+        "calibration/level": calibration.level,
+        "calibration/quantile": calibration.quantiles[0],
+    }
+    for split in ("val", "test"):
+        arrays = datamodule.split_arrays(split)
+        forecast = forecaster.forecast_windows(arrays.windows)
+        point, lower, upper = forecast.closes(arrays.last_close)
+        metrics.update(
+            forecast_report(
+                split,
+                arrays.last_close,
+                arrays.future_close,
+                point,
+                forecast.raw_return,
+                lower,
+                upper,
+            )
+        )
+    # `arrays`, `point`, `lower`, `upper` now hold the test split
+    plot_forecast(
+        arrays.target_dates,
+        arrays.future_close[:, 0],
+        point[:, 0],
+        arrays.last_close,
+        lower[:, 0],
+        upper[:, 0],
+        output_dir / "forecast.png",
+        title=f"{datamodule.ticker} test split: MASE {metrics['test/mase']:.3f}, "
+        f"{calibration.level:.0%} interval coverage {metrics['test/interval_coverage']:.2f}",
+    )
+    return metrics
+
+
+def instantiate_callbacks(callbacks_cfg: DictConfig | None, progress_bar: bool) -> list[Callback]:
+    """Build the configured callbacks; a progress bar is dropped when the trainer disables it."""
+    callbacks = [
+        hydra.utils.instantiate(c) for c in (callbacks_cfg or {}).values() if c is not None
+    ]
+    return [c for c in callbacks if progress_bar or not isinstance(c, ProgressBar)]
+
+
+def register_resolvers() -> None:
+    """`${tty:}` is true in a terminal: rich progress bars there, plain logs in CI and files."""
+    import sys
+
+    if not OmegaConf.has_resolver("tty"):
+        OmegaConf.register_new_resolver("tty", lambda: sys.stdout.isatty())

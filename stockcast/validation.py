@@ -1,0 +1,143 @@
+"""One validation path for every OHLCV table: the download cache, a user's file, a served upload.
+
+Policy (documented in the README):
+  * repaired: header whitespace and letter case (`close ` -> `Close`), extra columns (dropped),
+    rows out of date order (sorted ascending);
+  * refused: everything else that would make a forecast meaningless — missing columns, unparseable or
+    duplicate dates, non-numeric / non-finite / non-positive prices, negative volume, High < Low,
+    and too few rows for one window.
+Every refusal is a `DataValidationError` whose message names the column, the row and the count.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stockcast.errors import DataValidationError
+
+COLUMNS = ("Date", "Open", "High", "Low", "Close", "Volume")
+PRICE_COLUMNS = ("Open", "High", "Low", "Close")
+
+
+def read_ohlcv_csv(source: str | Path | bytes, min_rows: int = 1) -> pd.DataFrame:
+    """Parse a CSV (path or raw bytes) into a validated OHLCV frame.
+
+    Raises:
+        DataValidationError: the bytes are empty, not UTF-8, not a table, or fail `validate_ohlcv`.
+    """
+    if isinstance(source, bytes):
+        if not source.strip():
+            raise DataValidationError("empty body: send a CSV with columns " + ",".join(COLUMNS))
+        try:
+            text = source.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise DataValidationError(
+                f"the CSV is not UTF-8 text (undecodable byte at offset {exc.start})"
+            ) from None
+        if "\x00" in text:
+            raise DataValidationError("the body is binary data (NUL bytes), not a CSV text file")
+        buffer: io.StringIO | Path = io.StringIO(text)
+    else:
+        buffer = Path(source)
+    try:
+        frame = pd.read_csv(buffer, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise DataValidationError("the CSV has no header row and no data") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        first_line = str(exc).strip().splitlines()[0]
+        raise DataValidationError(f"not a readable CSV table: {first_line}") from None
+    return validate_ohlcv(frame, min_rows=min_rows)
+
+
+def validate_ohlcv(frame: pd.DataFrame, min_rows: int = 1) -> pd.DataFrame:
+    """Check an OHLCV table and return it typed, sorted by date, with exactly `COLUMNS`.
+
+    `Date` becomes datetime64 (tz-aware when the input carries an offset, as intraday data does);
+    prices and volume become float64. Row numbers in messages count data rows from 1, as a
+    spreadsheet user sees them below the header.
+    """
+    frame = _canonical_columns(frame)
+    dates = _parse_dates(frame["Date"])
+    values = {name: _parse_numbers(frame[name], name) for name in COLUMNS[1:]}
+    table = pd.DataFrame({"Date": dates, **values})
+    table.index = pd.RangeIndex(1, len(table) + 1)  # row numbers as the user counts them
+
+    for name in PRICE_COLUMNS:
+        _refuse_rows(table[name] <= 0, f"{name} must be a positive price", table[name])
+    _refuse_rows(table["Volume"] < 0, "Volume must not be negative", table["Volume"])
+    _refuse_rows(table["High"] < table["Low"], "High is below Low", table["High"])
+
+    duplicated = table["Date"].duplicated(keep=False)
+    if duplicated.any():
+        rows = list(table.index[duplicated][:6])
+        raise DataValidationError(
+            f"duplicate dates in column 'Date': {table['Date'][duplicated].iloc[0]} "
+            f"appears more than once ({int(duplicated.sum())} rows involved, rows {rows})"
+        )
+    if len(table) < min_rows:
+        raise DataValidationError(
+            f"too few rows: got {len(table)}, need at least {min_rows} "
+            f"(one input window plus the rows features and backtest consume)"
+        )
+    return table.sort_values("Date", kind="stable").reset_index(drop=True)
+
+
+def _canonical_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    by_key = {str(col).strip().lower(): col for col in frame.columns}
+    missing = [name for name in COLUMNS if name.lower() not in by_key]
+    if missing:
+        found = ", ".join(repr(str(col)) for col in frame.columns[:10]) or "none"
+        raise DataValidationError(
+            f"missing column(s) {missing}: the CSV needs {','.join(COLUMNS)} (found: {found})"
+        )
+    return frame[[by_key[name.lower()] for name in COLUMNS]].set_axis(list(COLUMNS), axis=1)
+
+
+def _parse_dates(column: pd.Series) -> pd.Series:
+    text = column.astype(str).str.strip()
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+    except (ValueError, TypeError) as exc:  # e.g. mixed time zones in one column
+        raise DataValidationError(f"column 'Date' cannot be parsed: {exc}") from None
+    bad = parsed.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+        raise DataValidationError(
+            f"unparseable date in column 'Date', row {row}: {text.iloc[row - 1]!r} "
+            f"({int(bad.sum())} bad value(s); use YYYY-MM-DD)"
+        )
+    return parsed.reset_index(drop=True)
+
+
+def _parse_numbers(column: pd.Series, name: str) -> pd.Series:
+    text = column.astype(str).str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    bad = numbers.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+        raise DataValidationError(
+            f"non-numeric value in column '{name}', row {row}: {text.iloc[row - 1]!r} "
+            f"({int(bad.sum())} bad value(s))"
+        )
+    numbers = numbers.astype("float64").reset_index(drop=True)
+    infinite = ~np.isfinite(numbers.to_numpy())
+    if infinite.any():
+        row = int(np.flatnonzero(infinite)[0]) + 1
+        raise DataValidationError(
+            f"non-finite value in column '{name}', row {row}: {numbers.iloc[row - 1]} "
+            f"({int(infinite.sum())} bad value(s))"
+        )
+    return numbers
+
+
+def _refuse_rows(mask: pd.Series, problem: str, values: pd.Series) -> None:
+    if mask.any():
+        row = int(mask.index[mask.to_numpy()][0])
+        raise DataValidationError(
+            f"{problem}: row {row} has {values.name}={values.loc[row]} "
+            f"({int(mask.sum())} row(s) affected)"
+        )
