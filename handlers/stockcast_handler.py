@@ -1,0 +1,91 @@
+"""TorchServe handler for stockcast: CSV prices in, JSON forecast out, one forward pass per batch.
+
+The .mar carries its own copy of the `stockcast` package next to this file, and this module puts
+that copy first on `sys.path` before importing it: an archive keeps serving exactly the code it
+was packaged with, whatever is (or is not) installed in the serving environment. All request
+logic lives in `stockcast.service`; this class only adapts TorchServe's batch protocol to it,
+sets each request's own status (a bad upload never fails its batch neighbours, which a raised
+`PredictionException` would) and emits the metrics declared in serving/metrics.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+ARCHIVE_DIR = Path(__file__).resolve().parent
+if sys.path[0] != str(ARCHIVE_DIR):
+    sys.path.insert(0, str(ARCHIVE_DIR))
+
+import torch  # noqa: E402
+
+import stockcast  # noqa: E402
+from stockcast.forecaster import Forecaster  # noqa: E402
+from stockcast.service import RequestRejected, forecast_batch, parse_request  # noqa: E402
+from stockcast.serving_metrics import HandlerMetrics  # noqa: E402
+
+logger = logging.getLogger(__name__)
+JSON = "application/json"
+
+
+class StockcastHandler:
+    """Loads the archived Forecaster once per worker and answers batches of CSV uploads."""
+
+    def __init__(self) -> None:
+        self.forecaster: Forecaster | None = None
+        self.metrics: HandlerMetrics | None = None
+        self.initialized = False
+
+    def initialize(self, context: Any) -> None:
+        model_dir = Path(context.system_properties["model_dir"]).resolve()
+        package_dir = Path(stockcast.__file__).resolve().parent
+        if package_dir.parent != model_dir:
+            raise RuntimeError(
+                f"imported stockcast from {package_dir}, not the archived copy in {model_dir}"
+            )
+        # One intra-op thread per worker: workers are the parallelism, and a batch of a few
+        # 30-step windows is far too small to gain from more threads on a shared CPU.
+        torch.set_num_threads(1)
+        manifest = context.manifest["model"]
+        self.forecaster = Forecaster.load(model_dir)
+        self.forecaster.info["version"] = manifest["modelVersion"]
+        self.metrics = HandlerMetrics(context.metrics, manifest["modelName"])
+        self.metrics.record_worker_health(force=True)
+        self.initialized = True
+        logger.info(
+            "stockcast %s loaded from %s (%s)",
+            manifest["modelVersion"],
+            model_dir,
+            self.forecaster.info.get("trained_on"),
+        )
+
+    def handle(self, data: list[dict[str, Any]], context: Any) -> list[bytes]:
+        """One reply per request, in order; each request gets its own HTTP status."""
+        started = time.perf_counter()
+        parsed = []
+        for idx, fields in enumerate(data):
+            try:
+                parsed.append(parse_request(self.forecaster, fields, _content_type(context, idx)))
+            except RequestRejected as rejection:
+                parsed.append(rejection)
+        outcomes = forecast_batch(self.forecaster, parsed)
+        replies = []
+        for idx, outcome in enumerate(outcomes):
+            context.set_response_status(outcome.status, HTTPStatus(outcome.status).phrase, idx)
+            context.set_response_content_type(idx, JSON)
+            replies.append(json.dumps(outcome.body).encode("utf-8"))
+        self.metrics.record_batch(outcomes, time.perf_counter() - started)
+        return replies
+
+
+def _content_type(context: Any, idx: int) -> str | None:
+    """The request's Content-Type header, whatever case the client wrote it in."""
+    for name, value in context.get_all_request_header(idx).items():
+        if name.lower() == "content-type" and isinstance(value, str):
+            return value
+    return None

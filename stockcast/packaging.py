@@ -1,0 +1,100 @@
+"""Build the TorchServe archive (`stockcast.mar`) from a training run directory.
+
+The archive is self-contained and pickle-free: `weights.pt` (a state_dict, loaded with
+`weights_only=True`) and `forecaster.json` (settings, scaler, calibration, training range) from
+the run's `artifact/`, the handler, a copy of the `stockcast` package it imports (so the archive
+keeps serving as trained after this repository changes), the model-config YAML (workers,
+batching, timeout) and the metrics YAML it emits against. torch-model-archiver stages files in
+`$TMPDIR/<model name>`, so each build gets a private TMPDIR and concurrent builds cannot collide.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import stockcast
+from stockcast.forecaster import SPEC_FILE, WEIGHTS_FILE, Forecaster
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HANDLER = REPO_ROOT / "handlers" / "stockcast_handler.py"
+MODEL_CONFIG = REPO_ROOT / "serving" / "model-config.yaml"
+METRICS_CONFIG = REPO_ROOT / "serving" / "metrics.yaml"
+MODEL_NAME = "stockcast"
+# where training writes the serving artifact (stockcast.training.ARTIFACT_DIR; not imported here
+# because that module pulls in Lightning and Hydra, seconds of start-up for a packaging CLI)
+ARTIFACT_DIR = "artifact"
+
+
+def artifact_dir(run_dir: str | Path) -> Path:
+    """`<run>/artifact`, or `run_dir` itself when it already is an artifact directory."""
+    run_dir = Path(run_dir)
+    for candidate in (run_dir / ARTIFACT_DIR, run_dir):
+        if (candidate / WEIGHTS_FILE).is_file() and (candidate / SPEC_FILE).is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{run_dir}: no {ARTIFACT_DIR}/{WEIGHTS_FILE} and {SPEC_FILE}; "
+        "pass a training run directory (outputs/train/runs/<run>)"
+    )
+
+
+def default_version(artifact: Path) -> str:
+    """When the weights were written (UTC), e.g. `20261124.210545`: sortable and URL-safe."""
+    written = datetime.fromtimestamp((artifact / WEIGHTS_FILE).stat().st_mtime, tz=UTC)
+    return written.strftime("%Y%m%d.%H%M%S")
+
+
+def build_mar(
+    run_dir: str | Path,
+    model_store: str | Path,
+    version: str | None = None,
+    model_name: str = MODEL_NAME,
+) -> Path:
+    """Archive the run's artifact into `<model_store>/<model_name>.mar` (replacing it)."""
+    artifact = artifact_dir(run_dir)
+    Forecaster.load(artifact)  # refuse to archive an artifact that would not load
+    model_store = Path(model_store)
+    model_store.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stockcast-mar-") as scratch:
+        extra = Path(scratch) / "extra"
+        _copy_package(extra / "stockcast")
+        for source in (artifact / WEIGHTS_FILE, artifact / SPEC_FILE, METRICS_CONFIG):
+            shutil.copy2(source, extra / source.name)
+        archiver_tmp = Path(scratch) / "tmp"
+        archiver_tmp.mkdir()
+        subprocess.run(
+            [
+                str(Path(sys.executable).with_name("torch-model-archiver")),
+                "--model-name",
+                model_name,
+                "--version",
+                version or default_version(artifact),
+                "--handler",
+                str(HANDLER),
+                "--extra-files",
+                str(extra),  # a directory: its contents land at the archive root
+                "--config-file",
+                str(MODEL_CONFIG),
+                "--runtime",
+                "python",
+                "--archive-format",
+                "default",
+                "--export-path",
+                str(model_store),
+                "--force",
+            ],
+            check=True,
+            env={**os.environ, "TMPDIR": str(archiver_tmp)},
+        )
+    return model_store / f"{model_name}.mar"
+
+
+def _copy_package(destination: Path) -> None:
+    """The package's Python sources only: no bytecode caches, no editable-install metadata."""
+    source = Path(stockcast.__file__).resolve().parent
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))

@@ -1,0 +1,221 @@
+"""From raw prediction requests to forecasts or precise refusals, independent of TorchServe.
+
+The TorchServe handler is a thin adapter around this module, so everything a client can get wrong
+(content type, upload field, CSV contents) is decided here, in plain Python that unit tests call
+directly. A request becomes either a forecast dict (`Forecaster.predict_frames`) or a
+`RequestRejected` carrying the HTTP status, the `{"error", "detail"}` body and a short `reason`
+label for the rejected-requests metric. One batch is one forward pass; a bad request never takes
+its neighbours down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from stockcast.errors import DataValidationError
+from stockcast.forecaster import Forecaster
+from stockcast.validation import read_ohlcv_csv
+
+UPLOAD_FIELDS = ("data", "file")
+RAW_BODY_FIELD = "body"  # the parameter name TorchServe gives a non-form request body
+# Media types a CSV arrives with: curl -T sends none, browsers label .csv files inconsistently.
+CSV_MEDIA_TYPES = frozenset(
+    {
+        "",
+        "text/csv",
+        "text/plain",
+        "text/x-csv",
+        "application/csv",
+        "application/x-csv",
+        "application/octet-stream",
+        "application/vnd.ms-excel",
+    }
+)
+MULTIPART = "multipart/form-data"
+URLENCODED = "application/x-www-form-urlencoded"
+logger = logging.getLogger(__name__)
+HOW_TO_SEND = (
+    "send the CSV as the raw body (curl -T prices.csv URL, or -H 'Content-Type: text/csv' "
+    "--data-binary @prices.csv) or as a multipart upload field 'data' "
+    "(curl -F data=@prices.csv URL)"
+)
+
+# DataValidationError messages start with (or contain) these phrases; the label names the metric
+# series a rejection is counted under. Order matters: the first match wins.
+_REASONS: tuple[tuple[str, str], ...] = (
+    ("empty body", "empty_body"),
+    ("not UTF-8", "not_utf8"),
+    ("binary data", "not_csv"),
+    ("no header row", "not_csv"),
+    ("not a readable CSV", "not_csv"),
+    ("missing column", "missing_columns"),
+    ("unparseable date", "bad_dates"),
+    ("column 'Date' cannot be parsed", "bad_dates"),
+    ("duplicate dates", "duplicate_dates"),
+    ("non-numeric", "non_numeric"),
+    ("non-finite", "non_finite"),
+    ("must be a positive price", "non_positive_price"),
+    ("Volume must not be negative", "negative_volume"),
+    ("High is below Low", "inconsistent_prices"),
+    ("too few rows", "too_few_rows"),
+)
+
+
+class RequestRejected(Exception):
+    """A request the service refuses: HTTP status, JSON body, and the metric's reason label."""
+
+    def __init__(self, status: int, error: str, detail: str, reason: str) -> None:
+        super().__init__(detail)
+        self.status, self.error, self.detail, self.reason = status, error, detail, reason
+
+    @property
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one request of a batch gets back: a forecast or a rejection."""
+
+    forecast: dict | None = None
+    rejection: RequestRejected | None = None
+
+    @property
+    def status(self) -> int:
+        return 200 if self.rejection is None else self.rejection.status
+
+    @property
+    def body(self) -> dict:
+        return self.forecast if self.rejection is None else self.rejection.body
+
+
+def media_type(content_type: str | None) -> str:
+    """`text/csv; charset=utf-8` -> `text/csv` (lower case, parameters dropped)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def extract_csv(fields: Mapping[str, Any], content_type: str | None) -> bytes:
+    """The CSV bytes of one request, given its form fields / raw body and its Content-Type.
+
+    `fields` maps parameter names to values as TorchServe passes them: a raw body arrives as
+    `body`, a form as one entry per field. Values are bytes (or str when the server decoded text).
+    """
+    kind = media_type(content_type)
+    if kind == URLENCODED:
+        raise RequestRejected(
+            415,
+            "unsupported content type",
+            f"'{URLENCODED}' mangles CSV text (curl -d sends it); {HOW_TO_SEND}",
+            "unsupported_content_type",
+        )
+    if kind == MULTIPART:
+        name = next((field for field in UPLOAD_FIELDS if field in fields), None)
+        if name is None:
+            found = ", ".join(repr(field) for field in fields) or "none"
+            raise RequestRejected(
+                400,
+                "missing upload field",
+                f"a multipart upload needs a file field named 'data' or 'file' (found: {found})",
+                "missing_upload_field",
+            )
+        return _as_bytes(fields[name])
+    if kind not in CSV_MEDIA_TYPES:
+        raise RequestRejected(
+            415,
+            "unsupported content type",
+            f"content type '{kind}' is not a CSV; {HOW_TO_SEND}",
+            "unsupported_content_type",
+        )
+    return _as_bytes(fields.get(RAW_BODY_FIELD, b""))
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if isinstance(value, str):  # the server decoded a text/* body already
+        return value.encode("utf-8")
+    raise RequestRejected(
+        415,
+        "unsupported content type",
+        f"the body was decoded as {type(value).__name__}, not CSV text; {HOW_TO_SEND}",
+        "unsupported_content_type",
+    )
+
+
+def rejection_for(error: DataValidationError) -> RequestRejected:
+    """Map a validation failure to a 400 (malformed upload) or 422 (well-formed but unusable)."""
+    message = str(error)
+    reason = next((label for phrase, label in _REASONS if phrase in message), "invalid_csv")
+    if reason in ("empty_body", "not_utf8", "not_csv"):
+        return RequestRejected(400, "not a CSV", message, reason)
+    if reason == "missing_columns":
+        return RequestRejected(400, "wrong columns", message, reason)
+    return RequestRejected(422, "invalid price data", message, reason)
+
+
+def parse_request(
+    forecaster: Forecaster, fields: Mapping[str, Any], content_type: str | None
+) -> pd.DataFrame:
+    """Validated OHLCV frame for one request, or `RequestRejected` saying what to fix."""
+    source = extract_csv(fields, content_type)
+    try:
+        return read_ohlcv_csv(source, min_rows=forecaster.min_rows)
+    except DataValidationError as error:
+        raise rejection_for(error) from None
+
+
+def forecast_batch(
+    forecaster: Forecaster, frames: Sequence[pd.DataFrame | RequestRejected]
+) -> list[Outcome]:
+    """Forecast every parsed frame in one forward pass; rejections pass through in place."""
+    positions = [i for i, item in enumerate(frames) if not isinstance(item, RequestRejected)]
+    outcomes = [
+        Outcome(rejection=item) if isinstance(item, RequestRejected) else Outcome()
+        for item in frames
+    ]
+    if not positions:
+        return outcomes
+    try:
+        forecasts = forecaster.predict_frames([frames[i] for i in positions])
+    except Exception:  # a bug, not bad input: retry one by one so only the culprit fails
+        forecasts = [_predict_alone(forecaster, frames[i]) for i in positions]
+    for i, forecast in zip(positions, forecasts, strict=True):
+        outcomes[i] = forecast if isinstance(forecast, Outcome) else _checked(forecast)
+    return outcomes
+
+
+def _predict_alone(forecaster: Forecaster, frame: pd.DataFrame) -> dict | Outcome:
+    try:
+        return forecaster.predict(frame)
+    except Exception as error:
+        logger.exception("forecast failed for a validated frame")
+        return Outcome(
+            rejection=RequestRejected(
+                500, "internal error", f"the forecast failed: {type(error).__name__}", "internal"
+            )
+        )
+
+
+def _checked(forecast: dict) -> Outcome:
+    """Refuse a forecast that overflowed (absurd prices) rather than emit invalid JSON."""
+    numbers = [forecast["backtest"]["predicted_close"]] + [
+        value
+        for step in forecast["forecast"]
+        for value in (step["close"], step["lower"], step["upper"])
+    ]
+    if all(math.isfinite(value) for value in numbers):
+        return Outcome(forecast=forecast)
+    return Outcome(
+        rejection=RequestRejected(
+            422,
+            "forecast not finite",
+            "the prices are too extreme to forecast (the result overflows); check the units",
+            "non_finite_forecast",
+        )
+    )

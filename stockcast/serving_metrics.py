@@ -1,0 +1,84 @@
+"""The handler's Prometheus metrics, emitted through TorchServe's custom metrics API.
+
+Every name here is declared under `model_metrics` in serving/metrics.yaml: in prometheus mode
+TorchServe's frontend drops metrics it was not told about, so `HandlerMetrics` looks each one up
+at start-up and a missing declaration fails the worker loudly instead of going dark silently.
+Dimension values are passed in the declared order; TorchServe adds `Hostname` itself.
+Durations are seconds, because the exported histograms use the Prometheus client's default
+buckets (5 ms .. 10 s).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import psutil
+from ts.metrics.metric_type_enum import MetricTypes
+
+from stockcast.service import Outcome
+
+INFERENCE_DURATION = "stockcast_inference_duration_seconds"
+PREDICTIONS = "stockcast_predictions"
+REJECTED = "stockcast_rejected_requests"
+BACKTEST_ERROR = "stockcast_backtest_abs_error"
+BACKTEST_ERROR_HIST = "stockcast_backtest_abs_error_hist"
+WORKER_CPU = "stockcast_worker_cpu_seconds"
+WORKER_RSS = "stockcast_worker_resident_memory_bytes"
+WORKER_GC = "stockcast_worker_gc_collections"
+
+DECLARED: dict[str, MetricTypes] = {
+    INFERENCE_DURATION: MetricTypes.HISTOGRAM,
+    PREDICTIONS: MetricTypes.COUNTER,
+    REJECTED: MetricTypes.COUNTER,
+    BACKTEST_ERROR: MetricTypes.GAUGE,
+    BACKTEST_ERROR_HIST: MetricTypes.HISTOGRAM,
+    WORKER_CPU: MetricTypes.GAUGE,
+    WORKER_RSS: MetricTypes.GAUGE,
+    WORKER_GC: MetricTypes.GAUGE,
+}
+# Worker health changes slowly and each emission is a log line the frontend parses: at most this
+# often per worker, which is still several samples per Prometheus scrape interval.
+HEALTH_INTERVAL_S = 1.0
+
+
+class HandlerMetrics:
+    """Records one handled batch, and the worker's own health, into TorchServe's metric cache."""
+
+    def __init__(self, cache: Any, model_name: str) -> None:
+        self._metrics = {name: cache.get_metric(name, kind) for name, kind in DECLARED.items()}
+        self._model = model_name
+        self._pid = str(os.getpid())
+        self._process = psutil.Process()
+        self._last_health = float("-inf")
+
+    def record_batch(self, outcomes: Sequence[Outcome], seconds: float) -> None:
+        """One batch: its handler time, its forecasts, its rejections by reason."""
+        self._emit(INFERENCE_DURATION, seconds)
+        forecasts = [outcome.forecast for outcome in outcomes if outcome.forecast is not None]
+        if forecasts:
+            self._emit(PREDICTIONS, len(forecasts))
+            for forecast in forecasts:
+                self._emit(BACKTEST_ERROR_HIST, forecast["backtest"]["abs_error"])
+            self._emit(BACKTEST_ERROR, forecasts[-1]["backtest"]["abs_error"])
+        for outcome in outcomes:
+            if outcome.rejection is not None:
+                self._emit(REJECTED, 1, outcome.rejection.reason)
+        self.record_worker_health()
+
+    def record_worker_health(self, force: bool = False) -> None:
+        """CPU seconds, resident memory and GC collections of this worker process."""
+        now = time.monotonic()
+        if not force and now - self._last_health < HEALTH_INTERVAL_S:
+            return
+        self._last_health = now
+        cpu = self._process.cpu_times()
+        self._emit(WORKER_CPU, cpu.user + cpu.system, self._pid)
+        self._emit(WORKER_RSS, self._process.memory_info().rss, self._pid)
+        self._emit(WORKER_GC, sum(stats["collections"] for stats in gc.get_stats()), self._pid)
+
+    def _emit(self, name: str, value: float, *extra_dimensions: str) -> None:
+        self._metrics[name].add_or_update(value, [*extra_dimensions, self._model])
