@@ -3,6 +3,7 @@
 import sys
 
 import hydra
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
 from stockcast.errors import StockcastError
@@ -15,8 +16,11 @@ register_resolvers()
 def main(cfg: DictConfig) -> float | None:
     try:
         metrics = train(cfg)
-    except StockcastError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (StockcastError, InstantiationException) as exc:
+        cause = exc if isinstance(exc, StockcastError) else exc.__cause__
+        if not isinstance(cause, StockcastError):
+            raise
+        print(f"error: {cause}", file=sys.stderr)
         sys.exit(2)
     return metrics.get(cfg.get("optimized_metric"))
 

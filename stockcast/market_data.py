@@ -8,9 +8,11 @@ corrupt cache is refused, never trained on.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -81,22 +83,22 @@ def download(
         import yfinance as yf
 
         downloader = yf.download
-    try:
-        raw = downloader(
-            ticker,
-            start=start,
-            end=end,
-            interval=interval,
-            auto_adjust=True,
-            progress=False,
-            threads=False,
-        )
-    except Exception as exc:  # yfinance raises many types; the user needs one line
-        raise DataSourceError(f"download failed ({type(exc).__name__}: {exc})") from None
+    with _quiet_yfinance_log() as reasons:
+        try:
+            raw = downloader(
+                ticker,
+                start=start,
+                end=end,
+                interval=interval,
+                auto_adjust=True,
+                progress=False,
+                threads=False,
+            )
+        except Exception as exc:  # yfinance raises many types; the user needs one line
+            raise DataSourceError(f"download failed ({type(exc).__name__}: {exc})") from None
     if raw is None or raw.empty:
-        raise DataSourceError(
-            "Yahoo Finance returned no rows (unknown ticker, empty range, or offline)"
-        )
+        reason = reasons[-1] if reasons else "unknown ticker, empty date range, or offline"
+        raise DataSourceError(f"Yahoo Finance returned no rows ({reason})")
     return normalise_yfinance(raw, ticker, interval)
 
 
@@ -160,6 +162,28 @@ def _between(frame: pd.DataFrame, start: str | None, end: str | None) -> pd.Data
     if end is not None:
         keep &= naive <= pd.Timestamp(end) + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
     return frame[keep].reset_index(drop=True)
+
+
+@contextmanager
+def _quiet_yfinance_log() -> Iterator[list[str]]:
+    """Collect yfinance's error log lines instead of printing them, so one message reaches the user."""
+    reasons: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            text = record.getMessage().strip()
+            if text and "Failed download" not in text:
+                reasons.append(text.splitlines()[0][:200])
+
+    logger = logging.getLogger("yfinance")
+    handler, propagate = _Collect(level=logging.ERROR), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield reasons
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def _ticker_key(columns: pd.MultiIndex, ticker: str) -> str:

@@ -45,7 +45,7 @@ class ForecastModule(pl.LightningModule):
             on_epoch=True,
             on_step=False,
             batch_size=len(x),
-            sync_dist=stage != "train",
+            sync_dist=True,
         )
         return loss
 

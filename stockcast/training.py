@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 
 import hydra
-import numpy as np
 import lightning.pytorch as pl
+import numpy as np
 from lightning.pytorch.callbacks import Callback, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 

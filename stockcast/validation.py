@@ -116,7 +116,7 @@ def _parse_dates(column: pd.Series) -> pd.Series:
 def _parse_numbers(column: pd.Series, name: str) -> pd.Series:
     text = column.astype(str).str.strip()
     numbers = pd.to_numeric(text, errors="coerce")
-    bad = numbers.isna()
+    bad = numbers.isna() & ~text.str.lower().isin(["nan", "+nan", "-nan"])  # NaN is non-finite
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
         raise DataValidationError(

@@ -1,0 +1,91 @@
+"""The inference class: artifacts without pickle, and the same numbers as training evaluation."""
+
+from __future__ import annotations
+
+import json
+import pickletools
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from stockcast.datamodule import StockDataModule
+from stockcast.forecaster import Forecaster, future_dates
+from stockcast.validation import read_ohlcv_csv
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "GOOG.csv"
+
+
+@pytest.fixture(scope="module")
+def forecaster(trained_run) -> Forecaster:
+    return Forecaster.load(trained_run / "artifact")
+
+
+def test_artifact_is_a_state_dict_and_plain_json(trained_run):
+    weights = torch.load(trained_run / "artifact" / "weights.pt", weights_only=True)
+    assert all(isinstance(value, torch.Tensor) for value in weights.values())
+    spec = json.loads((trained_run / "artifact" / "forecaster.json").read_text())
+    assert set(spec["scaler"]) == {"mean", "std", "target_scale"}
+    assert spec["info"]["trained_on"].startswith("GOOG 2004-")
+
+
+def test_forecast_for_a_window_equals_the_training_evaluation(forecaster, make_cfg):
+    datamodule = StockDataModule(data_dir=make_cfg().paths.data_dir)
+    datamodule.setup()
+    test = datamodule.split_arrays("test")
+    expected = forecaster.forecast_windows(test.windows[-1:])
+    point, lower, upper = expected.closes(test.last_close[-1:])
+    # the CSV a user would send: every row up to and including the last test anchor
+    frame = datamodule.frame.iloc[:-1].reset_index(drop=True)
+    served = forecaster.predict(frame)
+    assert served["last_close"] == test.last_close[-1]
+    assert served["forecast"][0]["close"] == pytest.approx(point[0, 0], rel=1e-9)
+    assert served["forecast"][0]["lower"] == pytest.approx(lower[0, 0], rel=1e-9)
+    assert served["forecast"][0]["upper"] == pytest.approx(upper[0, 0], rel=1e-9)
+    assert served["backtest"]["actual_close"] == frame["Close"].iloc[-1]
+
+
+def test_batch_of_frames_equals_one_by_one(forecaster):
+    frame = read_ohlcv_csv(SAMPLE)
+    frames = [frame.iloc[:300], frame.iloc[:1000], frame]
+    together = forecaster.predict_frames(frames)
+    alone = [forecaster.predict(f) for f in frames]
+    for a, b in zip(together, alone, strict=True):
+        assert a["forecast"][0]["close"] == pytest.approx(b["forecast"][0]["close"], rel=1e-6)
+    assert together[2]["last_date"] == "2013-03-01"
+    assert together[2]["forecast"][0]["date"] == "2013-03-04"  # Friday -> Monday
+    assert (
+        together[2]["forecast"][0]["lower"]
+        < together[2]["forecast"][0]["close"]
+        < together[2]["forecast"][0]["upper"]
+    )
+
+
+def test_future_dates_for_intraday_bars():
+    last = pd.Timestamp("2024-01-02 15:30", tz="America/New_York")
+    assert future_dates(last, "1h", 2)[1] == last + pd.Timedelta(hours=2)
+    assert future_dates(last, "15m", 1)[0] == last + pd.Timedelta(minutes=15)
+
+
+def test_weights_file_holds_no_arbitrary_objects(trained_run):
+    # torch's zip format stores a pickle of the state_dict's structure; weights_only=True loading
+    # admits only tensors and containers. No GLOBAL beyond torch rebuild helpers may appear.
+    with zipfile.ZipFile(trained_run / "artifact" / "weights.pt") as archive:
+        data = archive.read(next(n for n in archive.namelist() if n.endswith("data.pkl")))
+    globals_used = {
+        arg
+        for op, arg, _ in pickletools.genops(data)
+        if op.name in ("GLOBAL", "STACK_GLOBAL") and arg
+    }
+    assert all(name.startswith(("torch", "collections OrderedDict")) for name in globals_used)
+
+
+def test_window_count_is_min_rows(forecaster):
+    frame = read_ohlcv_csv(SAMPLE)
+    assert forecaster.min_rows == forecaster.window + 2
+    assert np.isfinite(
+        forecaster.predict(frame.iloc[: forecaster.min_rows])["forecast"][0]["close"]
+    )

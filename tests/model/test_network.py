@@ -1,0 +1,38 @@
+"""The network and LightningModule learn: one batch can be memorised."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import pytest
+import torch
+
+from stockcast.module import ForecastModule
+from stockcast.network import LSTMNet
+
+
+def test_output_shape_follows_horizon():
+    net = LSTMNet(hidden_size=8, num_layers=2, horizon=3)
+    assert net(torch.randn(4, 30, 5)).shape == (4, 3)
+
+
+def test_horizon_below_one_is_refused():
+    with pytest.raises(ValueError, match="horizon must be >= 1"):
+        LSTMNet(horizon=0)
+
+
+def test_overfits_one_batch():
+    pl.seed_everything(0)
+    x, y = torch.randn(16, 30, 5), torch.randn(16, 1)  # [B, W, F], [B, H]
+    module = ForecastModule(
+        LSTMNet(hidden_size=32, num_layers=1, dropout=0.0),
+        optimizer=lambda params: torch.optim.Adam(params, lr=1e-2),
+        loss=torch.nn.MSELoss(),
+    )
+    optimizer = module.configure_optimizers()["optimizer"]
+    first = module.criterion(module(x), y).item()
+    for _ in range(300):
+        optimizer.zero_grad()
+        loss = module.criterion(module(x), y)
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.02 * first
