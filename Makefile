@@ -5,9 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the serving, monitoring and browser tests run for real
-SYSTEM_PACKAGES := openjdk-17-jre-headless prometheus chromium docker-compose
+SYSTEM_PACKAGES := openjdk-17-jre-headless prometheus chromium docker-compose wrk
 
-.PHONY: install system-deps test lint format train run stop clean
+.PHONY: install system-deps test lint format train run stop package bench-serving clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,23 @@ format: install
 
 train: install
 	$(PY) train.py
+
+# train (or reuse the newest outputs/train/runs/ run) -> package -> (re)start TorchServe and the
+# upload page in the background -> forecast data/GOOG.csv -> print the JSON and the URLs
+run: install system-deps
+	$(PY) scripts/stack.py up
+
+stop:
+	$(PY) scripts/stack.py down
+
+# RUN=outputs/train/runs/<run> (default: the newest run) -> model_store/stockcast.mar
+package: install
+	$(PY) scripts/package_model.py $(RUN)
+
+# wrk against a fresh TorchServe on free ports: p50/p95/p99 and throughput at concurrency 1, 8, 32
+bench-serving: install system-deps
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
+	$(PY) scripts/benchmark_serving.py
 
 clean:
 	rm -rf outputs model_store logs .run

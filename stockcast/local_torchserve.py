@@ -1,4 +1,5 @@
-"""Start, probe and stop a loopback-only TorchServe: shared by `make run` and the test fixtures.
+"""Start, probe and stop the local serving stack: a loopback-only TorchServe and the static server
+of the upload page. `make run` (scripts/stack.py) and the test fixtures share this code.
 
 serving/config.properties is the single source of the server's settings; an instance only
 overrides where it listens, where it keeps state, and which origin may call it from a browser.
@@ -26,6 +27,8 @@ import psutil
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASE_CONFIG = REPO_ROOT / "serving" / "config.properties"
+WEB_DIR = REPO_ROOT / "web"
+PAGE = "upload.html"
 MODEL_NAME = "stockcast"
 HOST = "127.0.0.1"
 
@@ -55,17 +58,19 @@ def read_properties(path: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Ports:
-    """Every port a TorchServe binds; gRPC cannot be switched off, only moved."""
+    """Every port a TorchServe binds. gRPC cannot be switched off, only moved, and nothing here
+    uses it, so it always gets free ports rather than contend for 7070/7071 with other servers."""
 
     inference: int = 8080
     management: int = 8081
     metrics: int = 8082
-    grpc_inference: int = 7070
-    grpc_management: int = 7071
+    grpc_inference: int = field(default_factory=free_port)
+    grpc_management: int = field(default_factory=free_port)
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(*(free_port() for _ in fields(cls)))
+        """All ports picked by the kernel: for servers that must not clash with `make run`."""
+        return cls(free_port(), free_port(), free_port())
 
     def all(self) -> list[int]:
         return [getattr(self, f.name) for f in fields(self)]
@@ -204,6 +209,45 @@ class LocalTorchServe:
                 tail = path.read_text(errors="replace").splitlines()[-lines:]
                 chunks.append(f"--- {path}\n" + "\n".join(tail))
         return "\n".join(chunks) or f"(no logs in {self.log_dir})"
+
+
+def start_page_server(port: int, log_file: Path) -> subprocess.Popen:
+    """Serve web/ on loopback with the standard library's static file server (own session)."""
+    if port_in_use(port):
+        raise RuntimeError(f"port {port} on {HOST} is taken by another process")
+    with open(log_file, "ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(port),
+                "--bind",
+                HOST,
+                "--directory",
+                WEB_DIR,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 15
+    while not port_in_use(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_process_group(process.pid)
+            raise RuntimeError(f"the upload page server did not start; see {log_file}")
+        time.sleep(0.1)
+    return process
+
+
+def page_url(port: int, inference_url: str) -> str:
+    """The upload page, told where the inference API is."""
+    return f"http://{HOST}:{port}/{PAGE}?api={inference_url}"
+
+
+def page_origin(port: int) -> str:
+    """The browser origin of the upload page: what TorchServe's CORS setting must allow."""
+    return f"http://{HOST}:{port}"
 
 
 def write_config(

@@ -22,6 +22,7 @@ import stockcast
 from stockcast.forecaster import SPEC_FILE, WEIGHTS_FILE, Forecaster
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+RUNS_DIR = REPO_ROOT / "outputs" / "train" / "runs"  # where `python train.py` puts runs
 HANDLER = REPO_ROOT / "handlers" / "stockcast_handler.py"
 MODEL_CONFIG = REPO_ROOT / "serving" / "model-config.yaml"
 METRICS_CONFIG = REPO_ROOT / "serving" / "metrics.yaml"
@@ -29,6 +30,14 @@ MODEL_NAME = "stockcast"
 # where training writes the serving artifact (stockcast.training.ARTIFACT_DIR; not imported here
 # because that module pulls in Lightning and Hydra, seconds of start-up for a packaging CLI)
 ARTIFACT_DIR = "artifact"
+
+
+def latest_run(runs_dir: Path = RUNS_DIR) -> Path | None:
+    """The newest run directory (names are timestamps) that holds a serving artifact."""
+    runs = sorted(
+        weights.parent.parent for weights in runs_dir.glob(f"*/{ARTIFACT_DIR}/{WEIGHTS_FILE}")
+    )
+    return runs[-1] if runs else None
 
 
 def artifact_dir(run_dir: str | Path) -> Path:
