@@ -1,0 +1,202 @@
+"""Monitoring fixtures: the provisioned dashboards' queries, and a real Prometheus.
+
+Helpers live here rather than in importable modules because the suite runs with
+`--import-mode=importlib`, where test modules cannot import their siblings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD_DIR = ROOT / "monitoring" / "grafana" / "dashboards"
+LOCAL_PROMETHEUS_CONFIG = ROOT / "monitoring" / "prometheus" / "prometheus.local.yml"
+# Grafana's built-in range variables; the dashboards may use these and nothing else.
+GRAFANA_RANGE_VARIABLE = re.compile(r"\$(__rate_interval|__interval|__range)\b")
+
+
+# --- dashboards ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PanelQuery:
+    dashboard: str
+    panel: str
+    ref_id: str
+    expr: str
+
+    def promql(self, rate_interval: str) -> str:
+        """The query Prometheus would get, with Grafana's range variables set to `rate_interval`."""
+        resolved = GRAFANA_RANGE_VARIABLE.sub(rate_interval, self.expr)
+        if "$" in resolved:
+            raise ValueError(f"{self}: uses a variable no dashboard defines")
+        return resolved
+
+    def __str__(self) -> str:
+        return f"{self.dashboard} / {self.panel} [{self.ref_id}]"
+
+
+@pytest.fixture(scope="session")
+def dashboards() -> dict[Path, dict[str, Any]]:
+    """Every provisioned dashboard, by file."""
+    found = {path: json.loads(path.read_text()) for path in sorted(DASHBOARD_DIR.glob("*.json"))}
+    assert found, f"no dashboards in {DASHBOARD_DIR}"
+    return found
+
+
+@pytest.fixture(scope="session")
+def dashboard_panels(dashboards: dict[Path, dict[str, Any]]) -> dict[Path, list[dict[str, Any]]]:
+    """Panels that draw data (all but rows, including panels inside collapsed rows), by file."""
+    panels: dict[Path, list[dict[str, Any]]] = {}
+    for path, dashboard in dashboards.items():
+        panels[path] = []
+        for panel in dashboard["panels"]:
+            if panel["type"] == "row":
+                panels[path].extend(panel.get("panels", []))
+            else:
+                panels[path].append(panel)
+    return panels
+
+
+@pytest.fixture(scope="session")
+def panel_queries(
+    dashboards: dict[Path, dict[str, Any]], dashboard_panels: dict[Path, list[dict[str, Any]]]
+) -> list[PanelQuery]:
+    """Every query of every panel, in dashboard order."""
+    return [
+        PanelQuery(dashboards[path]["title"], panel["title"], target["refId"], target["expr"])
+        for path, panels in dashboard_panels.items()
+        for panel in panels
+        for target in panel["targets"]
+    ]
+
+
+# --- Prometheus ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scrape_config_for_test(torchserve_target: str, listen: str, interval: str) -> dict[str, Any]:
+    """prometheus.local.yml, changed only where a test must: targets, intervals, rule paths."""
+    config = yaml.safe_load(LOCAL_PROMETHEUS_CONFIG.read_text())
+    config["global"] = {"scrape_interval": interval, "evaluation_interval": interval}
+    rules_dir = LOCAL_PROMETHEUS_CONFIG.parent
+    config["rule_files"] = [str(rules_dir / pattern) for pattern in config["rule_files"]]
+    targets = {"torchserve": torchserve_target, "prometheus": listen}
+    for job in config["scrape_configs"]:
+        job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
+    return config
+
+
+class PrometheusServer:
+    """The Debian `prometheus` binary on a free loopback port, its storage in `workdir`."""
+
+    def __init__(self, workdir: Path, torchserve_target: str, interval: str = "1s") -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = scrape_config_for_test(torchserve_target, f"127.0.0.1:{self.port}", interval)
+        self.log = workdir / "prometheus.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> PrometheusServer:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise RuntimeError("prometheus is not on PATH: `make system-deps` installs it")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config_file = self.workdir / "prometheus.yml"
+        config_file.write_text(yaml.safe_dump(self.config))
+        with self.log.open("wb") as log:
+            self._process = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config_file}",
+                    f"--storage.tsdb.path={self.workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            self.wait_for(self._ready, timeout, "Prometheus to become ready")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def _ready(self) -> bool:
+        if self._process is not None and self._process.poll() is not None:
+            raise RuntimeError(f"prometheus exited:\n{self.log.read_text()[-3000:]}")
+        try:
+            return requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def wait_for(self, condition: Callable[[], object], timeout: float, what: str) -> None:
+        """Poll `condition()` until it is truthy; fail with Prometheus's log tail otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.25)
+        raise TimeoutError(f"gave up waiting for {what} after {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """Instant query at now: the result vector, empty when nothing matches."""
+        response = requests.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
+        body = response.json()
+        if body.get("status") != "success":
+            raise ValueError(f"{promql!r}: {body.get('errorType')}: {body.get('error')}")
+        return body["data"]["result"]
+
+    def alerts(self, state: str = "firing") -> list[dict[str, Any]]:
+        response = requests.get(f"{self.url}/api/v1/alerts", timeout=10)
+        return [a for a in response.json()["data"]["alerts"] if a["state"] == state]
+
+
+@pytest.fixture(scope="module")
+def prometheus(
+    torchserve: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
+    """A Prometheus scraping the session's TorchServe every second, stopped after the module."""
+    target = urlsplit(torchserve.metrics_url).netloc
+    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), target).start()
+    try:
+        up = f'up{{job="torchserve", instance="{target}"}} == 1'
+        server.wait_for(lambda: server.query(up), 30, "a first successful scrape of TorchServe")
+        yield server
+    finally:
+        server.stop()
