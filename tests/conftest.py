@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
+from stockcast.local_torchserve import (
+    LocalTorchServe,
+    Ports,
+    free_port,
+    page_origin,
+    start_page_server,
+    stop_process_group,
+)
+from stockcast.packaging import build_mar
 from stockcast.training import register_resolvers, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,3 +64,42 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     output_dir = tmp_path_factory.mktemp("trained_run")
     train(compose_train_cfg(output_dir))
     return output_dir
+
+
+# --- serving: the packaged archive, the upload page, and one real TorchServe per session --------
+
+
+@pytest.fixture(scope="session")
+def packaged_mar(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`stockcast.mar` built from the session's trained run, alone in a fresh model store."""
+    return build_mar(trained_run, tmp_path_factory.mktemp("model_store"))
+
+
+@pytest.fixture(scope="session")
+def upload_page_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """web/ served on a free loopback port, as `make run` serves it on 8090."""
+    port = free_port()
+    process = start_page_server(port, tmp_path_factory.mktemp("upload_page") / "web.log")
+    yield port
+    stop_process_group(process.pid)
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def torchserve(
+    packaged_mar: Path, upload_page_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalTorchServe]:
+    """A real TorchServe (Java) on free loopback ports serving `packaged_mar`, stopped at the end.
+
+    Prometheus metrics mode, token auth off, CORS open to the upload page's origin only. Has
+    `inference_url`, `prediction_url`, `management_url`, `metrics_url`, `model_name`,
+    `worker_pids()` and `log_dir`.
+    """
+    server = LocalTorchServe.start(
+        packaged_mar.parent,
+        tmp_path_factory.mktemp("torchserve"),
+        ports=Ports.free(),
+        cors_origin=page_origin(upload_page_port),
+    )
+    yield server
+    server.stop()

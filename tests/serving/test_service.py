@@ -1,0 +1,113 @@
+"""Request handling without TorchServe: what is a CSV, what each refusal says, batch isolation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stockcast.errors import DataValidationError
+from stockcast.forecaster import Forecaster
+from stockcast.service import (
+    RequestRejected,
+    extract_csv,
+    forecast_batch,
+    parse_request,
+    rejection_for,
+)
+from stockcast.validation import read_ohlcv_csv
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "GOOG.csv"
+HEADER = "Date,Open,High,Low,Close,Volume"
+
+
+@pytest.fixture(scope="module")
+def forecaster(trained_run: Path) -> Forecaster:
+    return Forecaster.load(trained_run / "artifact")
+
+
+def sample_tail(rows: int) -> bytes:
+    lines = SAMPLE.read_text().splitlines()
+    return ("\n".join([lines[0], *lines[-rows:]]) + "\n").encode()
+
+
+@pytest.mark.parametrize("content_type", [None, "text/csv", "text/csv; charset=utf-8", "TEXT/CSV"])
+def test_a_raw_body_is_the_csv(content_type):
+    assert extract_csv({"body": b"x"}, content_type) == b"x"
+
+
+@pytest.mark.parametrize("field", ["data", "file"])
+def test_a_multipart_upload_is_read_from_its_data_or_file_field(field):
+    fields = {"note": b"ignored", field: b"csv bytes"}
+    assert extract_csv(fields, "multipart/form-data; boundary=abc") == b"csv bytes"
+
+
+def test_text_the_server_already_decoded_is_accepted():
+    assert extract_csv({"body": "Date,Open"}, "text/csv") == b"Date,Open"
+
+
+@pytest.mark.parametrize(
+    ("fields", "content_type", "status", "reason"),
+    [
+        ({"body": b"{}"}, "application/json", 415, "unsupported_content_type"),
+        ({"body": b"\x89PNG"}, "image/png", 415, "unsupported_content_type"),
+        ({"Date,Open": b""}, "application/x-www-form-urlencoded", 415, "unsupported_content_type"),
+        ({"upload": b"x"}, "multipart/form-data; boundary=abc", 400, "missing_upload_field"),
+        ({"body": {"a": 1}}, "", 415, "unsupported_content_type"),
+    ],
+)
+def test_what_is_not_a_csv_upload_is_refused_with_a_hint(fields, content_type, status, reason):
+    with pytest.raises(RequestRejected) as caught:
+        extract_csv(fields, content_type)
+    assert (caught.value.status, caught.value.reason) == (status, reason)
+    assert "curl" in caught.value.detail or "'data'" in caught.value.detail
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [
+        (b"", 400, "empty_body"),
+        ("Date,Open\n\xff\xfe".encode("latin-1"), 400, "not_utf8"),
+        (b"Date,Open\x00\x01", 400, "not_csv"),
+        (b'a,"b\n', 400, "not_csv"),
+        (b"Day,Open,High,Low,Close,Volume\n2024-01-02,1,1,1,1,1", 400, "missing_columns"),
+        (f"{HEADER}\nnot-a-date,1,1,1,1,1".encode(), 422, "bad_dates"),
+        (f"{HEADER}\n2024-01-02,1,1,1,1,1\n2024-01-02,1,1,1,1,1".encode(), 422, "duplicate_dates"),
+        (f"{HEADER}\n2024-01-02,abc,1,1,1,1".encode(), 422, "non_numeric"),
+        (f"{HEADER}\n2024-01-02,inf,1,1,1,1".encode(), 422, "non_finite"),
+        (f"{HEADER}\n2024-01-02,-1,1,1,1,1".encode(), 422, "non_positive_price"),
+        (f"{HEADER}\n2024-01-02,1,1,1,1,-5".encode(), 422, "negative_volume"),
+        (f"{HEADER}\n2024-01-02,1,1,2,1,5".encode(), 422, "inconsistent_prices"),
+        (f"{HEADER}\n2024-01-02,1,1,1,1,5".encode(), 422, "too_few_rows"),
+    ],
+)
+def test_every_validation_failure_maps_to_a_status_and_a_metric_reason(body, status, reason):
+    with pytest.raises(DataValidationError) as caught:
+        read_ohlcv_csv(body, min_rows=32)
+    rejection = rejection_for(caught.value)
+    assert (rejection.status, rejection.reason) == (status, reason)
+    assert rejection.body == {"error": rejection.error, "detail": str(caught.value)}
+
+
+def test_a_batch_forecasts_the_good_requests_and_passes_rejections_through(forecaster):
+    good = parse_request(forecaster, {"body": sample_tail(250)}, "text/csv")
+    rejected = RequestRejected(400, "not a CSV", "empty body", "empty_body")
+    outcomes = forecast_batch(forecaster, [good, rejected, good])
+    assert [outcome.status for outcome in outcomes] == [200, 400, 200]
+    assert outcomes[0].body == outcomes[2].body == forecaster.predict(good)
+    assert outcomes[1].body == {"error": "not a CSV", "detail": "empty body"}
+
+
+def test_prices_so_wild_the_forecast_overflows_are_refused_not_served(forecaster):
+    """Valid but absurd data (closes jumping 300 orders of magnitude) must not emit Infinity."""
+    closes = [1e-150 if day % 2 else 1e150 for day in range(60)]
+    body = "\n".join(
+        [HEADER]
+        + [
+            f"2024-{1 + d // 28:02d}-{1 + d % 28:02d},{c},{c},{c},{c},100"
+            for d, c in enumerate(closes)
+        ]
+    ).encode()
+    [outcome] = forecast_batch(forecaster, [parse_request(forecaster, {"body": body}, "text/csv")])
+    assert outcome.status == 422
+    assert outcome.rejection.reason == "non_finite_forecast"
