@@ -1,4 +1,5 @@
-"""Monitoring fixtures: the provisioned dashboards' queries, and a real Prometheus.
+"""Monitoring and deployment fixtures: dashboard queries, a real Prometheus, and a TorchServe
+running the container's own configuration on loopback.
 
 Helpers live here rather than in importable modules because the suite runs with
 `--import-mode=importlib`, where test modules cannot import their siblings.
@@ -7,10 +8,11 @@ Helpers live here rather than in importable modules because the suite runs with
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
-import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,9 +24,13 @@ import pytest
 import requests
 import yaml
 
+from stockcast.local_torchserve import Ports, free_port, read_properties, stop_process_group
+
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD_DIR = ROOT / "monitoring" / "grafana" / "dashboards"
 LOCAL_PROMETHEUS_CONFIG = ROOT / "monitoring" / "prometheus" / "prometheus.local.yml"
+CONTAINER_CONFIG = ROOT / "docker" / "config.properties"
+METRICS_CONFIG = ROOT / "serving" / "metrics.yaml"
 # Grafana's built-in range variables; the dashboards may use these and nothing else.
 GRAFANA_RANGE_VARIABLE = re.compile(r"\$(__rate_interval|__interval|__range)\b")
 
@@ -86,13 +92,6 @@ def panel_queries(
 
 
 # --- Prometheus ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def scrape_config_for_test(torchserve_target: str, listen: str, interval: str) -> dict[str, Any]:
@@ -200,3 +199,106 @@ def prometheus(
         yield server
     finally:
         server.stop()
+
+
+# --- TorchServe with the container's config.properties -----------------------------------------
+
+
+def loopback_container_config(
+    destination: Path, ports: Ports, model_store: Path, metrics_config: Path = METRICS_CONFIG
+) -> dict[str, str]:
+    """docker/config.properties with loopback addresses and host paths; every other setting
+    (token auth, model API, allowed URLs, metrics) exactly as the container runs it."""
+    properties = read_properties(CONTAINER_CONFIG)
+    container_store = properties["model_store"]
+    properties.update(
+        inference_address=f"http://127.0.0.1:{ports.inference}",
+        management_address=f"http://127.0.0.1:{ports.management}",
+        metrics_address=f"http://127.0.0.1:{ports.metrics}",
+        grpc_inference_port=str(ports.grpc_inference),
+        grpc_management_port=str(ports.grpc_management),
+        model_store=str(model_store),
+        metrics_config=str(metrics_config),
+        allowed_urls=properties["allowed_urls"].replace(container_store, str(model_store)),
+    )
+    destination.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
+    return properties
+
+
+@dataclass
+class ContainerTorchServe:
+    """A TorchServe started like the container's CMD, from `workdir` (where key_file.json lands)."""
+
+    workdir: Path
+    ports: Ports
+    properties: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    @property
+    def ping_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.inference}/ping"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.management}"
+
+    @property
+    def key_file(self) -> Path:
+        return self.workdir / "key_file.json"
+
+    def key(self, kind: str) -> str:
+        """The current `inference`, `management` or `API` token."""
+        return json.loads(self.key_file.read_text())[kind]["key"]
+
+    def ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"TorchServe exited:\n{self.log_tail()}")
+        if not self.key_file.is_file():
+            return False
+        url = f"{self.management_url}/models/stockcast"
+        headers = {"Authorization": f"Bearer {self.key('management')}"}
+        try:
+            workers = requests.get(url, headers=headers, timeout=2).json()[0]["workers"]
+        except (requests.ConnectionError, ValueError, KeyError, IndexError):
+            return False
+        return bool(workers) and all(worker["status"] == "READY" for worker in workers)
+
+    def log_tail(self) -> str:
+        log = self.workdir / "torchserve.out"
+        return log.read_text(errors="replace")[-3000:] if log.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def container_torchserve(
+    packaged_mar: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ContainerTorchServe]:
+    """The packaged model behind docker/config.properties (token auth on), on free loopback ports."""
+    workdir = tmp_path_factory.mktemp("container_torchserve")
+    (workdir / "tmp").mkdir()
+    ports = Ports.free()
+    config = workdir / "config.properties"
+    properties = loopback_container_config(config, ports, packaged_mar.parent)
+    env = {**os.environ, "TMPDIR": str(workdir / "tmp"), "TEMP": str(workdir / "tmp")}
+    with (workdir / "torchserve.out").open("wb") as out:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("torchserve")),
+                *("--start", "--foreground", "--ncs", "--ts-config", str(config)),
+            ],
+            cwd=workdir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = ContainerTorchServe(workdir, ports, properties, process)
+    try:
+        deadline = time.monotonic() + 180
+        while not server.ready():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"TorchServe not ready:\n{server.log_tail()}")
+            time.sleep(0.5)
+        yield server
+    finally:
+        stop_process_group(process.pid)
+        process.wait(timeout=30)

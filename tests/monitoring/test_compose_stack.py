@@ -1,0 +1,129 @@
+"""docker-compose.yaml is valid and deploys the stack safely.
+
+No Docker engine runs here, so `docker-compose config` (which validates and resolves the file
+exactly as `up` would) stands in for starting it; the image recipe is checked as text.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stockcast.local_torchserve import read_properties
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = (ROOT / "docker" / "Dockerfile").read_text()
+CONTAINER_CONFIG = read_properties(ROOT / "docker" / "config.properties")
+PASSWORD = "not-a-real-password"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("docker-compose") is None,
+    reason="docker-compose missing: `make system-deps` installs it",
+)
+
+
+def compose_config(**env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k != "GRAFANA_ADMIN_PASSWORD"}
+    return subprocess.run(
+        ["docker-compose", "--file", str(ROOT / "docker-compose.yaml"), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**clean, **env},
+    )
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    result = compose_config(GRAFANA_ADMIN_PASSWORD=PASSWORD)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)["services"]
+
+
+def published(service: dict[str, Any]) -> dict[int, str]:
+    """Container port -> host address it is published on ("" for every interface)."""
+    ports = {}
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            ports[int(port["target"])] = port.get("host_ip", "")
+        else:
+            *host, target = port.split("/")[0].split(":")
+            ports[int(target)] = host[0] if len(host) == 2 else ""
+    return ports
+
+
+def test_compose_refuses_to_start_without_a_grafana_password() -> None:
+    result = compose_config()
+    assert result.returncode != 0
+    assert "GRAFANA_ADMIN_PASSWORD" in result.stderr
+
+
+def test_stack_has_the_three_services_restarting_on_failure(services: dict[str, Any]) -> None:
+    assert set(services) == {"torchserve", "prometheus", "grafana"}
+    for name, service in services.items():
+        assert service.get("restart") in {"always", "unless-stopped"}, name
+
+
+def test_only_inference_is_published_beyond_the_hosts_loopback(services: dict[str, Any]) -> None:
+    assert published(services["torchserve"]) == {
+        8080: "",
+        8081: "127.0.0.1",
+        8082: "127.0.0.1",
+    }
+    assert set(published(services["prometheus"]).values()) == {"127.0.0.1"}
+    assert set(published(services["grafana"]).values()) == {"127.0.0.1"}
+
+
+def test_state_lives_in_named_volumes(services: dict[str, Any]) -> None:
+    def named(service: str) -> set[str]:
+        return {v.split(":")[0] for v in services[service]["volumes"] if not v.startswith("/")}
+
+    assert "prometheus-data" in named("prometheus")
+    assert "grafana-data" in named("grafana")
+
+
+def test_grafana_requires_login_with_the_given_password(services: dict[str, Any]) -> None:
+    env = services["grafana"]["environment"]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == PASSWORD
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+
+
+def test_torchserve_is_built_here_and_health_checked(services: dict[str, Any]) -> None:
+    torchserve = services["torchserve"]
+    assert torchserve["build"]["dockerfile"] == "docker/Dockerfile"
+    assert Path(torchserve["build"]["context"]) == ROOT
+    assert "/usr/local/bin/healthcheck.py" in torchserve["healthcheck"]["test"]
+    assert "COPY docker/healthcheck.py /usr/local/bin/healthcheck.py" in DOCKERFILE
+
+
+def test_the_model_store_is_mounted_read_only_where_torchserve_looks(
+    services: dict[str, Any],
+) -> None:
+    mounts = {v.split(":")[1]: v.split(":") for v in services["torchserve"]["volumes"]}
+    host, _, mode = mounts[CONTAINER_CONFIG["model_store"]]
+    assert host == str(ROOT / "model_store")
+    assert mode == "ro"
+
+
+def test_image_pins_torchserve_and_cpu_torch_and_runs_as_non_root() -> None:
+    assert "torchserve==0.12.0" in DOCKERFILE
+    assert "--index-url https://download.pytorch.org/whl/cpu torch==" in DOCKERFILE
+    assert "openjdk-17-jdk-headless" in DOCKERFILE
+    users = [line.split()[1] for line in DOCKERFILE.splitlines() if line.startswith("USER ")]
+    assert users and users[-1] not in {"root", "0"}
+
+
+def test_build_context_admits_every_file_the_image_copies() -> None:
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    allowed = [line[1:].rstrip("/") for line in ignore if line.startswith("!")]
+    copied = [line.split()[1] for line in DOCKERFILE.splitlines() if line.startswith("COPY ")]
+    for source in copied:
+        assert (ROOT / source).exists(), source
+        assert any(source == a or source.startswith(f"{a}/") for a in allowed), source

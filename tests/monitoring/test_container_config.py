@@ -1,0 +1,92 @@
+"""The container's TorchServe configuration is locked down, and it really serves that way.
+
+The static tests read docker/config.properties as TorchServe does; the live ones run TorchServe
+with exactly that file (only addresses and host paths swapped for loopback ones) and the packaged
+model, and talk to it like a client, a health check and an attacker would.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from stockcast.local_torchserve import read_properties
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = read_properties(ROOT / "docker" / "config.properties")
+DOCKERFILE = (ROOT / "docker" / "Dockerfile").read_text()
+HEALTHCHECK = ROOT / "docker" / "healthcheck.py"
+GOOD_CSV = (ROOT / "data" / "GOOG.csv").read_bytes()
+
+
+def test_token_authorization_is_on_and_cannot_be_switched_off_by_environment() -> None:
+    assert CONFIG["disable_token_authorization"] == "false"
+    # with envvars config on, TS_DISABLE_TOKEN_AUTHORIZATION=true would override the file
+    assert CONFIG.get("enable_envvars_config", "false") == "false"
+    assert int(CONFIG["token_expiration_min"]) > 0
+
+
+def test_models_can_be_neither_registered_over_http_nor_fetched_from_elsewhere() -> None:
+    assert CONFIG["enable_model_api"] == "false"
+    assert CONFIG["install_py_dep_per_model"] == "false"
+    patterns = CONFIG["allowed_urls"].split(",")
+    assert patterns == [f"file://{CONFIG['model_store']}/.*"]
+
+
+def test_listens_on_all_container_interfaces_except_grpc() -> None:
+    for api in ("inference", "management", "metrics"):
+        assert CONFIG[f"{api}_address"].startswith("http://0.0.0.0:"), api
+    # gRPC cannot be disabled; it stays on the container's own loopback
+    assert CONFIG["grpc_inference_address"] == "127.0.0.1"
+    assert CONFIG["grpc_management_address"] == "127.0.0.1"
+
+
+def test_exports_prometheus_metrics_declared_in_the_image() -> None:
+    assert CONFIG["metrics_mode"] == "prometheus"
+    assert f"COPY serving/metrics.yaml {CONFIG['metrics_config']}" in DOCKERFILE
+    assert "COPY docker/config.properties /home/model-server/config.properties" in DOCKERFILE
+    assert "--ts-config /home/model-server/config.properties" in " ".join(
+        part.strip('",') for part in DOCKERFILE.split()
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+class TestServingWithTheContainerConfig:
+    def test_the_health_check_passes_with_the_key_file(self, container_torchserve: Any) -> None:
+        assert run_healthcheck(container_torchserve.ping_url, container_torchserve.key_file) == 0
+
+    def test_the_health_check_fails_without_a_valid_key(
+        self, container_torchserve: Any, tmp_path: Path
+    ) -> None:
+        forged = tmp_path / "key_file.json"
+        forged.write_text('{"inference": {"key": "not-the-key"}}')
+        assert run_healthcheck(container_torchserve.ping_url, forged) == 1
+        assert run_healthcheck(container_torchserve.ping_url, tmp_path / "missing.json") == 1
+
+    def test_ping_and_predictions_need_the_inference_key(self, container_torchserve: Any) -> None:
+        ping = container_torchserve.ping_url
+        predict = ping.replace("/ping", "/predictions/stockcast")
+        assert requests.get(ping, timeout=10).status_code == 400
+        assert requests.post(predict, data=GOOD_CSV, timeout=30).status_code == 400
+        key = {"Authorization": f"Bearer {container_torchserve.key('inference')}"}
+        response = requests.post(predict, data=GOOD_CSV, headers=key, timeout=30)
+        assert response.status_code == 200
+        assert response.json()["forecast"]
+
+    def test_registering_a_model_is_refused_even_with_the_management_key(
+        self, container_torchserve: Any
+    ) -> None:
+        key = {"Authorization": f"Bearer {container_torchserve.key('management')}"}
+        url = f"{container_torchserve.management_url}/models?url=stockcast.mar"
+        assert requests.post(url, headers=key, timeout=10).status_code == 405
+
+
+def run_healthcheck(ping_url: str, key_file: Path) -> int:
+    command = [sys.executable, str(HEALTHCHECK), ping_url, str(key_file)]
+    return subprocess.run(command, timeout=30).returncode
