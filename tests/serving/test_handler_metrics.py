@@ -1,0 +1,89 @@
+"""What a Prometheus scrape of the live TorchServe shows: the handler's metrics and TorchServe's."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "GOOG.csv"
+SAMPLE_LINE = re.compile(r"^(?P<name>[A-Za-z_:][\w:]*)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
+LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def scrape(url: str) -> list[tuple[str, dict[str, str], float]]:
+    samples = []
+    for line in requests.get(url, timeout=10).text.splitlines():
+        match = SAMPLE_LINE.match(line)
+        if match:
+            labels = dict(LABEL.findall(match["labels"] or ""))
+            samples.append((match["name"], labels, float(match["value"])))
+    return samples
+
+
+def values(samples, name: str, **labels: str) -> list[float]:
+    return [
+        value
+        for sample_name, sample_labels, value in samples
+        if sample_name == name and labels.items() <= sample_labels.items()
+    ]
+
+
+@pytest.fixture(scope="module")
+def scraped(torchserve):
+    """Metrics after one forecast and one empty upload, once the frontend has parsed them."""
+    url = torchserve.prediction_url
+    assert requests.put(url, data=SAMPLE.read_bytes(), timeout=30).status_code == 200
+    assert requests.put(url, data=b"", timeout=30).status_code == 400
+    deadline = time.monotonic() + 20
+    while True:
+        samples = scrape(torchserve.metrics_url)
+        if values(samples, "stockcast_rejected_requests", reason="empty_body") or (
+            time.monotonic() > deadline
+        ):
+            return samples
+        time.sleep(0.5)
+
+
+def test_forecasts_rejections_and_handler_time_are_counted(scraped):
+    assert sum(values(scraped, "stockcast_predictions", ModelName="stockcast")) >= 1
+    assert sum(values(scraped, "stockcast_rejected_requests", reason="empty_body")) >= 1
+    assert sum(values(scraped, "stockcast_inference_duration_seconds_count")) >= 2
+    # seconds on the Prometheus client's default buckets
+    assert values(scraped, "stockcast_inference_duration_seconds_bucket", le="0.005")
+    assert values(scraped, "stockcast_inference_duration_seconds_bucket", le="10.0")
+
+
+def test_backtest_error_is_a_gauge_and_a_histogram(scraped):
+    [gauge] = values(scraped, "stockcast_backtest_abs_error", ModelName="stockcast")
+    assert gauge >= 0
+    assert sum(values(scraped, "stockcast_backtest_abs_error_hist_count")) >= 1
+
+
+def test_every_worker_reports_its_own_health(scraped, torchserve):
+    for name in (
+        "stockcast_worker_cpu_seconds",
+        "stockcast_worker_resident_memory_bytes",
+        "stockcast_worker_gc_collections",
+    ):
+        reported = {labels["WorkerPid"] for n, labels, _ in scraped if n == name}
+        assert reported == {str(pid) for pid in torchserve.worker_pids()}, name
+    memory = values(scraped, "stockcast_worker_resident_memory_bytes")
+    assert all(50e6 < value < 4e9 for value in memory)
+
+
+def test_torchserve_frontend_metrics_are_exported(scraped):
+    for name in (
+        "ts_inference_requests_total",
+        "ts_inference_latency_microseconds",
+        "ts_queue_latency_microseconds",
+        "Requests2XX",
+        "Requests4XX",
+    ):
+        assert values(scraped, name), name
+    assert values(scraped, "ts_inference_requests_total", model_name="stockcast")
