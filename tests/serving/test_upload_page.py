@@ -1,0 +1,82 @@
+"""The upload page in a real headless Chromium: pick the sample CSV, read the forecast, see a chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+
+from stockcast.local_torchserve import page_url
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "GOOG.csv"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (make system-deps)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, torchserve, upload_page_port):
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.goto(page_url(upload_page_port, torchserve.inference_url))
+    yield page
+    page.close()
+
+
+def test_uploading_the_sample_shows_the_forecast_numbers_and_a_chart(page, torchserve, tmp_path):
+    expected = requests.put(torchserve.prediction_url, data=SAMPLE.read_bytes(), timeout=30).json()
+    page.set_input_files("#csv", str(SAMPLE))
+    page.click("#submit")
+    page.wait_for_selector("#result", state="visible", timeout=30_000)
+
+    [step] = expected["forecast"]
+    assert page.text_content("#forecast-date") == step["date"]
+    assert page.text_content("#forecast-close") == f"{step['close']:,.2f}"
+    assert page.text_content("#last-date") == expected["last_date"]
+    assert page.locator("#forecast-table tbody tr").count() == len(expected["forecast"])
+    assert expected["model"]["version"] in page.text_content("#model")
+    # the canvas has been drawn on: some pixels are neither white nor transparent
+    drawn = page.evaluate(
+        """() => {
+        const c = document.getElementById('chart');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && d[i] < 200) n++;
+        return n;
+    }"""
+    )
+    assert drawn > 500
+    screenshot = tmp_path / "upload_page.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 10_000
+
+
+def test_a_bad_file_shows_the_services_explanation(page, tmp_path):
+    bad = tmp_path / "short.csv"
+    bad.write_text("Date,Open,High,Low,Close,Volume\n2024-01-02,1,1,1,1,10\n")
+    page.set_input_files("#csv", str(bad))
+    page.click("#submit")
+    page.wait_for_selector("#error", state="visible", timeout=30_000)
+    assert "too few rows" in page.text_content("#error")
+    assert page.is_hidden("#result")
