@@ -86,6 +86,27 @@ class TestServingWithTheContainerConfig:
         url = f"{container_torchserve.management_url}/models?url=stockcast.mar"
         assert requests.post(url, headers=key, timeout=10).status_code == 405
 
+    def test_an_expiring_inference_key_is_renewed_with_the_api_key(
+        self, container_torchserve: Any
+    ) -> None:
+        """The README's renewal command: the old key stops working, the health check follows."""
+        old = container_torchserve.key("inference")
+        api_key = {"Authorization": f"Bearer {container_torchserve.key('API')}"}
+        renew = f"{container_torchserve.management_url}/token?type=inference"
+        assert requests.post(renew, headers=api_key, timeout=10).status_code == 200
+        new = container_torchserve.key("inference")
+        assert new != old
+        ping = container_torchserve.ping_url
+        assert (
+            requests.get(ping, headers={"Authorization": f"Bearer {old}"}, timeout=10).status_code
+            == 400
+        )
+        assert (
+            requests.get(ping, headers={"Authorization": f"Bearer {new}"}, timeout=10).status_code
+            == 200
+        )
+        assert run_healthcheck(ping, container_torchserve.key_file) == 0
+
 
 def run_healthcheck(ping_url: str, key_file: Path) -> int:
     command = [sys.executable, str(HEALTHCHECK), ping_url, str(key_file)]
