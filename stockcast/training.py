@@ -42,15 +42,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    test_results = trainer.test(
-        module, datamodule=datamodule, ckpt_path=best or None, weights_only=False
-    )
-
-    metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
-    metrics.update(
-        {key: float(value) for key, value in (test_results[0] if test_results else {}).items()}
-    )
+    metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}  # last epoch
+    checkpoint = trainer.checkpoint_callback
+    best = checkpoint.best_model_path if checkpoint is not None else ""
+    if best:
+        metrics["val/best_loss"] = float(checkpoint.best_model_score)
+    for results in trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=False):
+        metrics.update({key: float(value) for key, value in results.items()})
     if not trainer.is_global_zero:
         return metrics
     metrics.update(evaluate(module.net, datamodule, cfg, output_dir))

@@ -1,0 +1,140 @@
+"""Real training runs on the bundled sample: outputs, accuracy bar, seeds, resume, CLI, sweeps, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stockcast.training import train
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIRED_KEYS = {
+    "test/mae",
+    "test/rmse",
+    "test/mape",
+    "test/directional_accuracy",
+    "test/up_share",
+    "test/naive_mae",
+    "test/mase",
+    "test/interval_coverage",
+}
+pytestmark = pytest.mark.slow
+
+
+def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`python train.py ...` from the project root, as a user runs it."""
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def test_default_config_is_not_worse_than_naive_and_writes_every_output(tmp_path):
+    result = run_cli(f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert REQUIRED_KEYS <= metrics.keys()
+    assert metrics["test/mase"] <= 1.0
+    assert metrics["test/mase"] == pytest.approx(metrics["test/mae"] / metrics["test/naive_mae"])
+    assert 0.75 <= metrics["test/interval_coverage"] <= 0.85
+    for output in (
+        ".hydra/config.yaml",
+        "forecast.png",
+        "artifact/weights.pt",
+        "artifact/forecaster.json",
+    ):
+        assert (tmp_path / output).exists(), output
+    assert list((tmp_path / "checkpoints").glob("epoch_*.ckpt"))
+    assert "test MASE" in result.stdout and "naive" in result.stdout  # the table is printed
+
+
+def test_same_seed_repeats_exactly(make_cfg, tmp_path):
+    first = train(make_cfg("trainer.max_epochs=2", output_dir=tmp_path / "a"))
+    second = train(make_cfg("trainer.max_epochs=2", output_dir=tmp_path / "b"))
+    for key in ("val/best_loss", "test/mae", "test/interval_coverage"):
+        assert first[key] == second[key], key
+
+
+def test_resumed_run_ends_where_the_uninterrupted_run_ends(make_cfg, tmp_path):
+    no_stop = ("callbacks.early_stopping=null",)
+    full = train(make_cfg("trainer.max_epochs=4", *no_stop, output_dir=tmp_path / "full"))
+    train(make_cfg("trainer.max_epochs=2", *no_stop, output_dir=tmp_path / "part"))
+    resumed = train(
+        make_cfg(
+            "trainer.max_epochs=4",
+            *no_stop,
+            f"ckpt_path={tmp_path / 'part' / 'checkpoints' / 'last.ckpt'}",
+            output_dir=tmp_path / "part",
+        )
+    )
+    for key in ("val/loss", "val/best_loss", "test/mae", "calibration/shrink"):
+        assert resumed[key] == full[key], key
+
+
+def test_unknown_ticker_offline_prints_one_line_not_a_traceback(tmp_path):
+    result = run_cli(
+        "data.ticker=NO_SUCH_TICKER",
+        f"paths.data_dir={tmp_path}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert "NO_SUCH_TICKER" in errors[0] and str(tmp_path / "NO_SUCH_TICKER.csv") in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_setting_prints_one_line(tmp_path):
+    result = run_cli("data.window=1", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert "error: need window >= 2" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sweep_runs_every_point(tmp_path):
+    result = run_cli(
+        "-m", "model.net.hidden_size=8,16", "trainer.max_epochs=1", f"hydra.sweep.dir={tmp_path}"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(list(tmp_path.glob("*/metrics.json"))) == 2
+
+
+def test_joblib_launcher_trains_several_tickers_in_parallel(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for ticker in ("GOOG", "GOOGX"):
+        (data / f"{ticker}.csv").write_bytes((ROOT / "data" / "GOOG.csv").read_bytes())
+    result = run_cli(
+        "-m",
+        "launcher=joblib",
+        "data.ticker=GOOG,GOOGX",
+        f"paths.data_dir={data}",
+        "trainer.max_epochs=1",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
+    tickers = {
+        json.loads((p.parent / "artifact" / "forecaster.json").read_text())["info"]["ticker"]
+        for p in (tmp_path / "sweep").glob("*/metrics.json")
+    }
+    assert tickers == {"GOOG", "GOOGX"}
+
+
+def test_ddp_trains_with_two_cpu_processes(tmp_path):
+    result = run_cli(
+        "trainer=ddp", "trainer.devices=2", "trainer.max_epochs=2", f"hydra.run.dir={tmp_path}"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Starting with 2 processes" in result.stdout + result.stderr
+    assert json.loads((tmp_path / "metrics.json").read_text())["test/mase"] > 0
