@@ -114,6 +114,12 @@ def _parse_dates(column: pd.Series) -> pd.Series:
 
 
 def _parse_numbers(column: pd.Series, name: str) -> pd.Series:
+    # Fast path for the usual clean column (the serving handler parses every upload): one
+    # vectorised conversion, which tolerates surrounding whitespace. Anything it cannot turn into
+    # finite numbers goes through the slower path below, which words the refusal.
+    numbers = pd.to_numeric(column, errors="coerce")
+    if numbers.notna().all() and np.isfinite(numbers.to_numpy(np.float64)).all():
+        return numbers.astype("float64").reset_index(drop=True)
     text = column.astype(str).str.strip()
     numbers = pd.to_numeric(text, errors="coerce")
     bad = numbers.isna() & ~text.str.lower().isin(["nan", "+nan", "-nan"])  # NaN is non-finite

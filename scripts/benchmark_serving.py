@@ -1,0 +1,200 @@
+"""Serving latency and throughput: wrk against a real TorchServe, next to the in-process cost.
+
+    python scripts/benchmark_serving.py [--mar model_store/stockcast.mar] [--duration 15]
+
+1. In-process: the handler's own path (`stockcast.service`: parse + validate + one forward pass)
+   on a 250-row CSV, one thread, no server running — what a request costs before any serving.
+2. A fresh TorchServe on free loopback ports serving the archive (its archived model-config:
+   workers, batch size, max batch delay), then wrk (a C load generator, `apt-get install wrk`)
+   POSTs the same CSV for `--duration` seconds at each concurrency (1, 8, 32).
+
+Prints a Markdown table (requests/s, p50/p95/p99 ms, non-2xx and socket errors) and the serving
+overhead p50(HTTP, concurrency 1) / p50(in-process); `--json` also writes the numbers. wrk and
+TorchServe share the machine's cores, as a co-located client would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import torch
+
+from stockcast.forecaster import Forecaster
+from stockcast.local_torchserve import REPO_ROOT, LocalTorchServe, Ports
+from stockcast.packaging import build_mar, latest_run
+from stockcast.service import forecast_batch, parse_request
+
+SAMPLE = REPO_ROOT / "data" / "GOOG.csv"
+ROWS = 250
+CONCURRENCY = (1, 8, 32)
+# wrk's Lua hooks: POST the CSV, then print one JSON line of exact latency percentiles (µs)
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "text/csv"
+local file = assert(io.open(os.getenv("BENCH_CSV"), "rb"))
+wrk.body = file:read("*a")
+file:close()
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, ' ..
+    '"non_2xx": %d, "socket_errors": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def write_csv(destination: Path, rows: int = ROWS) -> Path:
+    lines = SAMPLE.read_text().splitlines()
+    destination.write_text("\n".join([lines[0], *lines[-rows:]]) + "\n")
+    return destination
+
+
+def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> list[float]:
+    """Per-request milliseconds of the handler's compute path, outside any server."""
+    torch.set_num_threads(1)  # as each TorchServe worker runs
+    with tempfile.TemporaryDirectory() as unpacked:
+        with zipfile.ZipFile(mar) as archive:
+            archive.extractall(unpacked)
+        forecaster = Forecaster.load(unpacked)
+    body = csv.read_bytes()
+    timings = []
+    for i in range(repeats + 20):
+        started = time.perf_counter()
+        frame = parse_request(forecaster, {"body": body}, "text/csv")
+        [outcome] = forecast_batch(forecaster, [frame])
+        elapsed = (time.perf_counter() - started) * 1000
+        assert outcome.status == 200
+        if i >= 20:  # warm-up excluded
+            timings.append(elapsed)
+    return timings
+
+
+def run_wrk(url: str, script: Path, csv: Path, connections: int, duration_s: int) -> dict:
+    command = [
+        "wrk",
+        f"--connections={connections}",
+        f"--threads={min(connections, 2)}",
+        f"--duration={duration_s}s",
+        "--timeout=10s",
+        f"--script={script}",
+        url,
+    ]
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, env={"BENCH_CSV": str(csv)}
+    ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    seconds = result["duration_us"] / 1e6
+    return {
+        "concurrency": connections,
+        "requests": result["requests"],
+        "requests_per_s": result["requests"] / seconds,
+        "p50_ms": result["p50_us"] / 1000,
+        "p95_ms": result["p95_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "non_2xx": result["non_2xx"],
+        "socket_errors": result["socket_errors"],
+    }
+
+
+def resolve_mar(mar: Path | None, scratch: Path) -> Path:
+    if mar is not None:
+        return mar
+    default = REPO_ROOT / "model_store" / "stockcast.mar"
+    if default.is_file():
+        return default
+    run = latest_run()
+    if run is None:
+        raise SystemExit("no model_store/stockcast.mar and no trained run: `make run` first")
+    return build_mar(run, scratch)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--mar", type=Path, help="archive to serve (default model_store/stockcast.mar)"
+    )
+    parser.add_argument("--duration", type=int, default=15, help="seconds per concurrency level")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("error: wrk is not installed (apt-get install wrk, or make bench-serving)")
+        return 2
+
+    with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as scratch:
+        scratch = Path(scratch)
+        mar = resolve_mar(args.mar, scratch / "store")
+        csv = write_csv(scratch / "prices_250.csv")
+        script = scratch / "post_csv.lua"
+        script.write_text(WRK_SCRIPT)
+
+        compute = in_process_ms(mar, csv)
+        store = scratch / "serve"
+        store.mkdir()
+        shutil.copy2(mar, store / "stockcast.mar")
+        server = LocalTorchServe.start(store, scratch / "torchserve", ports=Ports.free())
+        try:
+            settings = server.describe()
+            run_wrk(server.prediction_url, script, csv, 8, 3)  # warm-up, discarded
+            results = [
+                run_wrk(server.prediction_url, script, csv, c, args.duration) for c in CONCURRENCY
+            ]
+        finally:
+            server.stop()
+
+    report = {
+        "csv_rows": ROWS,
+        "duration_s": args.duration,
+        "workers": len(settings["workers"]),
+        "batch_size": settings["batchSize"],
+        "max_batch_delay_ms": settings["maxBatchDelay"],
+        "in_process_p50_ms": statistics.median(compute),
+        "in_process_p95_ms": statistics.quantiles(compute, n=20)[-1],
+        "http": results,
+    }
+    report["overhead_ratio_p50_c1"] = results[0]["p50_ms"] / report["in_process_p50_ms"]
+    print(markdown(report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"{report['csv_rows']}-row CSV, {report['workers']} workers, batch size "
+        f"{report['batch_size']}, max batch delay {report['max_batch_delay_ms']} ms, "
+        f"{report['duration_s']} s per level (wrk)",
+        "",
+        "| concurrency | requests/s | p50 ms | p95 ms | p99 ms | non-2xx | socket errors |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["http"]:
+        lines.append(
+            f"| {r['concurrency']} | {r['requests_per_s']:.0f} | {r['p50_ms']:.1f} | "
+            f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['non_2xx']} | {r['socket_errors']} |"
+        )
+    lines += [
+        "",
+        f"in-process handler compute (parse + validate + forecast, 1 thread): "
+        f"p50 {report['in_process_p50_ms']:.1f} ms, p95 {report['in_process_p95_ms']:.1f} ms",
+        f"serving overhead at concurrency 1: p50 HTTP / p50 in-process = "
+        f"{report['overhead_ratio_p50_c1']:.2f}x",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
