@@ -186,19 +186,24 @@ class PrometheusServer:
         return [a for a in response.json()["data"]["alerts"] if a["state"] == state]
 
 
+def running_prometheus(metrics_url: str, workdir: Path) -> Iterator[PrometheusServer]:
+    """A Prometheus scraping `metrics_url` every second, once it has scraped it successfully."""
+    target = urlsplit(metrics_url).netloc
+    server = PrometheusServer(workdir, target).start()
+    try:
+        up = f'up{{job="torchserve", instance="{target}"}} == 1'
+        server.wait_for(lambda: server.query(up), 30, f"a first successful scrape of {target}")
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def prometheus(
     torchserve: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PrometheusServer]:
-    """A Prometheus scraping the session's TorchServe every second, stopped after the module."""
-    target = urlsplit(torchserve.metrics_url).netloc
-    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), target).start()
-    try:
-        up = f'up{{job="torchserve", instance="{target}"}} == 1'
-        server.wait_for(lambda: server.query(up), 30, "a first successful scrape of TorchServe")
-        yield server
-    finally:
-        server.stop()
+    """Prometheus watching the session's TorchServe (loopback config, token auth off)."""
+    yield from running_prometheus(torchserve.metrics_url, tmp_path_factory.mktemp("prometheus"))
 
 
 # --- TorchServe with the container's config.properties -----------------------------------------
@@ -243,6 +248,10 @@ class ContainerTorchServe:
         return f"http://127.0.0.1:{self.ports.management}"
 
     @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.metrics}/metrics"
+
+    @property
     def key_file(self) -> Path:
         return self.workdir / "key_file.json"
 
@@ -250,18 +259,33 @@ class ContainerTorchServe:
         """The current `inference`, `management` or `API` token."""
         return json.loads(self.key_file.read_text())[kind]["key"]
 
+    def workers(self) -> list[dict[str, Any]]:
+        """The management API's worker list for the model (needs the management key)."""
+        url = f"{self.management_url}/models/stockcast"
+        headers = {"Authorization": f"Bearer {self.key('management')}"}
+        return requests.get(url, headers=headers, timeout=5).json()[0]["workers"]
+
+    def worker_pids(self) -> list[int]:
+        return [int(worker["pid"]) for worker in self.workers()]
+
     def ready(self) -> bool:
+        """Every worker loaded the model; raises if TorchServe died."""
         if self.process.poll() is not None:
             raise RuntimeError(f"TorchServe exited:\n{self.log_tail()}")
         if not self.key_file.is_file():
             return False
-        url = f"{self.management_url}/models/stockcast"
-        headers = {"Authorization": f"Bearer {self.key('management')}"}
         try:
-            workers = requests.get(url, headers=headers, timeout=2).json()[0]["workers"]
+            workers = self.workers()
         except (requests.ConnectionError, ValueError, KeyError, IndexError):
             return False
         return bool(workers) and all(worker["status"] == "READY" for worker in workers)
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"TorchServe not ready after {timeout}s:\n{self.log_tail()}")
+            time.sleep(0.5)
 
     def log_tail(self) -> str:
         log = self.workdir / "torchserve.out"
@@ -293,12 +317,17 @@ def container_torchserve(
         )
     server = ContainerTorchServe(workdir, ports, properties, process)
     try:
-        deadline = time.monotonic() + 180
-        while not server.ready():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"TorchServe not ready:\n{server.log_tail()}")
-            time.sleep(0.5)
+        server.wait_ready(180)
         yield server
     finally:
         stop_process_group(process.pid)
         process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def container_prometheus(
+    container_torchserve: ContainerTorchServe, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
+    """Prometheus watching the container-config TorchServe, as the compose stack does."""
+    workdir = tmp_path_factory.mktemp("container_prometheus")
+    yield from running_prometheus(container_torchserve.metrics_url, workdir)

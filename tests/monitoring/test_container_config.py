@@ -2,11 +2,15 @@
 
 The static tests read docker/config.properties as TorchServe does; the live ones run TorchServe
 with exactly that file (only addresses and host paths swapped for loopback ones) and the packaged
-model, and talk to it like a client, a health check and an attacker would.
+model, talk to it like a client, a health check and an attacker would, and kill one of its
+workers under the eyes of Prometheus. (This instance is this module's own, so the kill cannot
+disturb the session's shared TorchServe.)
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +110,26 @@ class TestServingWithTheContainerConfig:
             == 200
         )
         assert run_healthcheck(ping, container_torchserve.key_file) == 0
+
+    def test_a_killed_worker_is_replaced_and_raises_the_restart_alert(
+        self, container_torchserve: Any, container_prometheus: Any
+    ) -> None:
+        victim = container_torchserve.worker_pids()[0]
+        os.kill(victim, signal.SIGKILL)
+        try:
+            container_prometheus.wait_for(
+                lambda: any(
+                    alert["labels"]["alertname"] == "StockcastWorkerRestarted"
+                    for alert in container_prometheus.alerts("firing")
+                ),
+                60,
+                "StockcastWorkerRestarted to fire",
+            )
+        finally:
+            container_torchserve.wait_ready(120)
+        replacement = set(container_torchserve.worker_pids()) - {victim}
+        reported = container_prometheus.query("stockcast_worker_resident_memory_bytes")
+        assert replacement <= {int(series["metric"]["WorkerPid"]) for series in reported}
 
 
 def run_healthcheck(ping_url: str, key_file: Path) -> int:
