@@ -117,11 +117,12 @@ def extract_csv(fields: Mapping[str, Any], content_type: str | None) -> bytes:
     if kind == MULTIPART:
         name = next((field for field in UPLOAD_FIELDS if field in fields), None)
         if name is None:
-            found = ", ".join(repr(field) for field in fields) or "none"
+            found = ", ".join(repr(field) for field in fields if field != RAW_BODY_FIELD)
             raise RequestRejected(
                 400,
                 "missing upload field",
-                f"a multipart upload needs a file field named 'data' or 'file' (found: {found})",
+                "a multipart upload needs a file field named 'data' or 'file' "
+                + (f"(found: {found})" if found else "(found no parts: is the boundary missing?)"),
                 "missing_upload_field",
             )
         return _as_bytes(fields[name])

@@ -111,3 +111,10 @@ def test_prices_so_wild_the_forecast_overflows_are_refused_not_served(forecaster
     [outcome] = forecast_batch(forecaster, [parse_request(forecaster, {"body": body}, "text/csv")])
     assert outcome.status == 422
     assert outcome.rejection.reason == "non_finite_forecast"
+
+
+def test_a_multipart_request_without_parts_is_explained():
+    with pytest.raises(RequestRejected) as caught:
+        extract_csv({"body": b"Date,Open"}, "multipart/form-data")
+    assert caught.value.status == 400
+    assert "boundary" in caught.value.detail
