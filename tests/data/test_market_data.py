@@ -155,3 +155,17 @@ def test_normalise_picks_the_requested_ticker_from_a_multi_ticker_frame():
     )
     frame = normalise_yfinance(raw, "bbb")
     assert frame["Close"].iloc[0] == pytest.approx(two["Close"].iloc[0])
+
+
+def test_download_script_writes_each_ticker_and_reports_failures(yahoo, tmp_path, capsys):
+    from importlib import util
+
+    spec = util.spec_from_file_location("download_data", ROOT / "scripts" / "download_data.py")
+    script = util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    yahoo["frames"]["MSFT"] = yahoo_history_frame()
+    assert script.main(["MSFT", "NOPE", "--data-dir", str(tmp_path)]) == 1
+    assert read_ohlcv_csv(tmp_path / "MSFT.csv").shape == (60, 6)
+    out, err = capsys.readouterr()
+    assert "MSFT: 60 rows 2024-01-02..2024-03-25" in out
+    assert err.startswith("error: NOPE: ") and err.count("\n") == 1
