@@ -88,7 +88,7 @@ def test_rejections_are_counted_by_reason(traffic: dict[int, int], prometheus: A
     assert set(BAD_CSVS) <= {series["metric"]["reason"] for series in result}
 
 
-def test_predictions_per_second_counts_only_forecasts(
+def test_every_forecast_is_counted_as_a_prediction(
     traffic: dict[int, int], prometheus: Any
 ) -> None:
     served = prometheus.query('sum(stockcast_predictions{job="torchserve"})')
