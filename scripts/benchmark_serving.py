@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -155,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
 
     report = {
+        "load_average_1m_at_end": os.getloadavg()[0],  # the machine is shared: say how busy
+        "cpus": os.cpu_count(),
         "csv_rows": ROWS,
         "duration_s": args.duration,
         "workers": len(settings["workers"]),
@@ -176,7 +179,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"{report['csv_rows']}-row CSV, {report['workers']} workers, batch size "
         f"{report['batch_size']}, max batch delay {report['max_batch_delay_ms']} ms, "
-        f"{report['duration_s']} s per level (wrk)",
+        f"{report['duration_s']} s per level (wrk); {report['cpus']} CPUs, 1-min load average "
+        f"{report['load_average_1m_at_end']:.1f} at the end",
         "",
         "| concurrency | requests/s | p50 ms | p95 ms | p99 ms | non-2xx | socket errors |",
         "|---:|---:|---:|---:|---:|---:|---:|",
