@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: wrk is not installed (apt-get install wrk, or make bench-serving)")
         return 2
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as scratch:
         scratch = Path(scratch)
         mar = resolve_mar(args.mar, scratch / "store")
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
 
     report = {
-        "load_average_1m_at_end": os.getloadavg()[0],  # the machine is shared: say how busy
+        "load_average_1m_before": load_before,  # the machine is shared: say how busy it was
         "cpus": os.cpu_count(),
         "csv_rows": ROWS,
         "duration_s": args.duration,
@@ -180,7 +181,7 @@ def markdown(report: dict) -> str:
         f"{report['csv_rows']}-row CSV, {report['workers']} workers, batch size "
         f"{report['batch_size']}, max batch delay {report['max_batch_delay_ms']} ms, "
         f"{report['duration_s']} s per level (wrk); {report['cpus']} CPUs, 1-min load average "
-        f"{report['load_average_1m_at_end']:.1f} at the end",
+        f"{report['load_average_1m_before']:.1f} before the run",
         "",
         "| concurrency | requests/s | p50 ms | p95 ms | p99 ms | non-2xx | socket errors |",
         "|---:|---:|---:|---:|---:|---:|---:|",
