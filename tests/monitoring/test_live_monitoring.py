@@ -76,11 +76,13 @@ def test_every_dashboard_query_returns_data(
 def test_request_rate_panel_splits_successes_from_rejections(
     traffic: dict[int, int], prometheus: Any, panel_queries: list
 ) -> None:
-    (query,) = [q for q in panel_queries if q.panel == "Request rate by status class"]
-    result = prometheus.query(query.promql(RATE_WINDOW))
+    by_ref = {q.ref_id: q for q in panel_queries if q.panel == "Request rate by status class"}
+    result = prometheus.query(by_ref["A"].promql(RATE_WINDOW))
     rates = {series["metric"]["status"]: float(series["value"][1]) for series in result}
     assert rates["2xx"] > 0
     assert rates["4xx"] > 0
+    for ref_id in ("B", "C"):  # forecasts and rejections of the predictions API alone
+        assert finite_values(prometheus.query(by_ref[ref_id].promql(RATE_WINDOW)))[0] > 0
 
 
 def test_rejections_are_counted_by_reason(traffic: dict[int, int], prometheus: Any) -> None:
