@@ -60,8 +60,13 @@ def fit_calibration(
     last_close: np.ndarray,
     sigma: np.ndarray,
     level: float,
+    tolerance_se: float = 0.5,
 ) -> Calibration:
-    """Choose the shrinkage that minimises validation price MAE, then the conformal quantiles.
+    """Choose the shrinkage on validation price errors, then the conformal quantiles.
+
+    The shrink is the smallest grid value whose validation MAE lies within `tolerance_se`
+    standard errors (of the paired difference of absolute errors) of the best one: a gain over
+    naive that validation cannot tell from noise is not taken. 0 keeps the best factor as is.
 
     Args:
         raw_return: network log-return forecasts [n, H].
@@ -69,13 +74,20 @@ def fit_calibration(
         last_close: anchor closes [n].
         sigma: window volatility [n].
         level: interval coverage, e.g. 0.8.
+        tolerance_se: how many standard errors of MAE a smaller shrink may give up.
     """
-    actual_close = last_close[:, None] * np.exp(actual_return)
-    errors = [
-        np.mean(np.abs(last_close[:, None] * np.exp(a * raw_return) - actual_close))
-        for a in SHRINK_GRID
-    ]
-    shrink = float(SHRINK_GRID[int(np.argmin(errors))])  # ties keep the smaller factor
+    actual_close = last_close[:, None] * np.exp(actual_return)  # [n, H]
+    abs_errors = np.stack(
+        [
+            np.abs(last_close[:, None] * np.exp(a * raw_return) - actual_close).mean(axis=1)
+            for a in SHRINK_GRID
+        ]
+    )  # [G, n]
+    mae = abs_errors.mean(axis=1)
+    best = int(np.argmin(mae))
+    paired = abs_errors - abs_errors[best]
+    standard_error = paired.std(axis=1, ddof=1) / np.sqrt(paired.shape[1])
+    shrink = float(SHRINK_GRID[np.flatnonzero(mae <= mae[best] + tolerance_se * standard_error)[0]])
     scores = np.abs(actual_return - shrink * raw_return) / horizon_scale(sigma, raw_return.shape[1])
     quantiles = tuple(conformal_quantile(scores[:, k], level) for k in range(scores.shape[1]))
     return Calibration(shrink=shrink, level=level, quantiles=quantiles)

@@ -47,7 +47,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     best = checkpoint.best_model_path if checkpoint is not None else ""
     if best:
         metrics["val/best_loss"] = float(checkpoint.best_model_score)
-    for results in trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=False):
+    for results in trainer.test(
+        module, datamodule=datamodule, ckpt_path=best or None, weights_only=False
+    ):
         metrics.update({key: float(value) for key, value in results.items()})
     if not trainer.is_global_zero:
         return metrics
@@ -72,7 +74,8 @@ def evaluate(
         np.log(val.future_close / val.last_close[:, None]),
         val.last_close,
         window_volatility(val.windows, RETURN_FEATURE),
-        level=cfg.interval_level,
+        level=cfg.calibration.level,
+        tolerance_se=cfg.calibration.shrink_tolerance_se,
     )
     train_range = datamodule.date_range("train")
     forecaster = Forecaster(
