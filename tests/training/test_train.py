@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -65,20 +67,33 @@ def test_same_seed_repeats_exactly(make_cfg, tmp_path):
         assert first[key] == second[key], key
 
 
-def test_resumed_run_ends_where_the_uninterrupted_run_ends(make_cfg, tmp_path):
-    no_stop = ("callbacks.early_stopping=null",)
-    full = train(make_cfg("trainer.max_epochs=4", *no_stop, output_dir=tmp_path / "full"))
-    train(make_cfg("trainer.max_epochs=2", *no_stop, output_dir=tmp_path / "part"))
-    resumed = train(
-        make_cfg(
-            "trainer.max_epochs=4",
-            *no_stop,
-            f"ckpt_path={tmp_path / 'part' / 'checkpoints' / 'last.ckpt'}",
-            output_dir=tmp_path / "part",
-        )
+def test_training_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path):
+    settings = ("trainer.max_epochs=6", "callbacks.early_stopping=null", "model.net.hidden_size=16")
+    full = run_cli(*settings, f"hydra.run.dir={tmp_path / 'full'}")
+    assert full.returncode == 0, full.stderr[-2000:]
+
+    run_dir = tmp_path / "killed"
+    last = run_dir / "checkpoints" / "last.ckpt"
+    process = subprocess.Popen(
+        [sys.executable, "train.py", *settings, f"hydra.run.dir={run_dir}"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    for key in ("val/loss", "val/best_loss", "test/mae", "calibration/shrink"):
-        assert resumed[key] == full[key], key
+    deadline = time.monotonic() + 240
+    while not last.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (run_dir / "metrics.json").exists()  # it really died mid-run
+
+    resumed = run_cli(*settings, f"ckpt_path={last}", f"hydra.run.dir={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    expected = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    actual = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("val/best_loss", "test/mae", "test/interval_coverage", "calibration/shrink"):
+        assert actual[key] == expected[key], key
 
 
 def test_unknown_ticker_offline_prints_one_line_not_a_traceback(tmp_path):
