@@ -8,9 +8,11 @@
    workers, batch size, max batch delay), then wrk (a C load generator, `apt-get install wrk`)
    POSTs the same CSV for `--duration` seconds at each concurrency (1, 8, 32).
 
-Prints a Markdown table (requests/s, p50/p95/p99 ms, non-2xx and socket errors) and the serving
-overhead p50(HTTP, concurrency 1) / p50(in-process); `--json` also writes the numbers. wrk and
-TorchServe share the machine's cores, as a co-located client would.
+Prints a Markdown table (requests/s, p50/p95/p99 ms, non-2xx and socket errors, and the CPU time
+TorchServe's processes spent per request) and the serving overhead p50(HTTP, concurrency 1) /
+p50(in-process); `--json` also writes the numbers. wrk and TorchServe share the machine's cores,
+as a co-located client would. On a shared machine latencies move with the neighbours' load; the
+CPU time per request barely does, and bounds throughput: about cores * 1000 / (ms per request).
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ import time
 import zipfile
 from pathlib import Path
 
+import psutil
 import torch
 
 from stockcast.forecaster import Forecaster
-from stockcast.local_torchserve import REPO_ROOT, LocalTorchServe, Ports
+from stockcast.local_torchserve import REPO_ROOT, LocalTorchServe, Ports, group_members
 from stockcast.packaging import build_mar, latest_run
 from stockcast.service import forecast_batch, parse_request
 
@@ -82,7 +85,21 @@ def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> list[float]:
     return timings
 
 
-def run_wrk(url: str, script: Path, csv: Path, connections: int, duration_s: int) -> dict:
+def server_cpu_seconds(server: LocalTorchServe) -> float:
+    """CPU time used so far by TorchServe's process group: the Java frontend and its workers."""
+    total = 0.0
+    for pid in group_members(server.pid):
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def run_wrk(
+    server: LocalTorchServe, script: Path, csv: Path, connections: int, duration_s: int
+) -> dict:
     command = [
         "wrk",
         f"--connections={connections}",
@@ -90,11 +107,13 @@ def run_wrk(url: str, script: Path, csv: Path, connections: int, duration_s: int
         f"--duration={duration_s}s",
         "--timeout=10s",
         f"--script={script}",
-        url,
+        server.prediction_url,
     ]
+    cpu_before = server_cpu_seconds(server)
     output = subprocess.run(
         command, capture_output=True, text=True, check=True, env={"BENCH_CSV": str(csv)}
     ).stdout
+    cpu_used = server_cpu_seconds(server) - cpu_before
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
     result = json.loads(line.removeprefix("RESULT "))
     seconds = result["duration_us"] / 1e6
@@ -107,6 +126,9 @@ def run_wrk(url: str, script: Path, csv: Path, connections: int, duration_s: int
         "p99_ms": result["p99_us"] / 1000,
         "non_2xx": result["non_2xx"],
         "socket_errors": result["socket_errors"],
+        # what a request costs the server whatever else runs on the machine: the throughput
+        # ceiling on N idle cores is about N * 1000 / server_cpu_ms_per_request
+        "server_cpu_ms_per_request": cpu_used * 1000 / max(result["requests"], 1),
     }
 
 
@@ -149,10 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         server = LocalTorchServe.start(store, scratch / "torchserve", ports=Ports.free())
         try:
             settings = server.describe()
-            run_wrk(server.prediction_url, script, csv, 8, 3)  # warm-up, discarded
-            results = [
-                run_wrk(server.prediction_url, script, csv, c, args.duration) for c in CONCURRENCY
-            ]
+            run_wrk(server, script, csv, 8, 3)  # warm-up, discarded
+            results = [run_wrk(server, script, csv, c, args.duration) for c in CONCURRENCY]
         finally:
             server.stop()
 
@@ -183,13 +203,15 @@ def markdown(report: dict) -> str:
         f"{report['duration_s']} s per level (wrk); {report['cpus']} CPUs, 1-min load average "
         f"{report['load_average_1m_before']:.1f} before the run",
         "",
-        "| concurrency | requests/s | p50 ms | p95 ms | p99 ms | non-2xx | socket errors |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| concurrency | requests/s | p50 ms | p95 ms | p99 ms | non-2xx | socket errors "
+        "| server CPU ms/request |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["http"]:
         lines.append(
             f"| {r['concurrency']} | {r['requests_per_s']:.0f} | {r['p50_ms']:.1f} | "
-            f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['non_2xx']} | {r['socket_errors']} |"
+            f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['non_2xx']} | {r['socket_errors']} | "
+            f"{r['server_cpu_ms_per_request']:.1f} |"
         )
     lines += [
         "",
