@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
@@ -47,6 +48,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     best = checkpoint.best_model_path if checkpoint is not None else ""
     if best:
         metrics["val/best_loss"] = float(checkpoint.best_model_score)
+    # our own just-written checkpoint; it holds callback and loop state beyond tensors
     for results in trainer.test(
         module, datamodule=datamodule, ckpt_path=best or None, weights_only=False
     ):
@@ -55,10 +57,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         return metrics
     metrics.update(evaluate(module.net, datamodule, cfg, output_dir))
     write_metrics(metrics, output_dir / "metrics.json")
+    test_start, test_end = datamodule.date_range("test")
     print_table(
         metrics,
-        title=f"{datamodule.ticker}: test split {datamodule.date_range('test')[0][:10]}"
-        f" .. {datamodule.date_range('test')[1][:10]} (best checkpoint)",
+        title=f"{datamodule.ticker}: test split {test_start[:10]} .. {test_end[:10]} (best checkpoint)",
     )
     log.info("run directory: %s", output_dir)
     return metrics
@@ -68,32 +70,9 @@ def evaluate(
     net: LSTMNet, datamodule: StockDataModule, cfg: DictConfig, output_dir: Path
 ) -> dict[str, float]:
     """Calibrate on validation, score val and test, save the serving artifact and the plot."""
-    val = datamodule.split_arrays("val")
-    calibration = fit_calibration(
-        network_returns(net, datamodule.scaler, val.windows),
-        np.log(val.future_close / val.last_close[:, None]),
-        val.last_close,
-        window_volatility(val.windows, RETURN_FEATURE),
-        level=cfg.calibration.level,
-        tolerance_se=cfg.calibration.shrink_tolerance_se,
-    )
-    train_range = datamodule.date_range("train")
-    forecaster = Forecaster(
-        net,
-        datamodule.scaler,
-        calibration,
-        window=datamodule.window,
-        interval=datamodule.interval,
-        info={
-            "name": cfg.model_name,
-            "ticker": datamodule.ticker,
-            "trained_on": f"{datamodule.ticker} {train_range[0][:10]}..{train_range[1][:10]}",
-            "trained_until": train_range[1],
-            "calibrated_until": datamodule.date_range("val")[1],
-        },
-    )
+    forecaster = calibrated_forecaster(net, datamodule, cfg)
     forecaster.save(output_dir / ARTIFACT_DIR)
-
+    calibration = forecaster.calibration
     metrics: dict[str, float] = {
         "calibration/shrink": calibration.shrink,
         "calibration/level": calibration.level,
@@ -114,19 +93,47 @@ def evaluate(
                 upper,
             )
         )
-    # `arrays`, `point`, `lower`, `upper` now hold the test split
-    plot_forecast(
-        arrays.target_dates,
-        arrays.future_close[:, 0],
-        point[:, 0],
-        arrays.last_close,
-        lower[:, 0],
-        upper[:, 0],
-        output_dir / "forecast.png",
-        title=f"{datamodule.ticker} test split: MASE {metrics['test/mase']:.3f}, "
-        f"{calibration.level:.0%} interval coverage {metrics['test/interval_coverage']:.2f}",
-    )
+        if split == "test":
+            plot_forecast(
+                arrays.target_dates,
+                arrays.future_close[:, 0],
+                point[:, 0],
+                arrays.last_close,
+                lower[:, 0],
+                upper[:, 0],
+                output_dir / "forecast.png",
+                title=f"{datamodule.ticker} test split: MASE {metrics['test/mase']:.3f}, "
+                f"{calibration.level:.0%} interval coverage {metrics['test/interval_coverage']:.2f}",
+            )
     return metrics
+
+
+def calibrated_forecaster(net: LSTMNet, datamodule: StockDataModule, cfg: DictConfig) -> Forecaster:
+    """Wrap the trained network with its scaler and a calibration fitted on validation only."""
+    val = datamodule.split_arrays("val")
+    calibration = fit_calibration(
+        network_returns(net, datamodule.scaler, val.windows),
+        np.log(val.future_close / val.last_close[:, None]),
+        val.last_close,
+        window_volatility(val.windows, RETURN_FEATURE),
+        level=cfg.calibration.level,
+        tolerance_se=cfg.calibration.shrink_tolerance_se,
+    )
+    train_start, train_end = datamodule.date_range("train")
+    return Forecaster(
+        net,
+        datamodule.scaler,
+        calibration,
+        window=datamodule.window,
+        interval=datamodule.interval,
+        info={
+            "name": cfg.model_name,
+            "ticker": datamodule.ticker,
+            "trained_on": f"{datamodule.ticker} {train_start[:10]}..{train_end[:10]}",
+            "trained_until": train_end,
+            "calibrated_until": datamodule.date_range("val")[1],
+        },
+    )
 
 
 def instantiate_callbacks(callbacks_cfg: DictConfig | None, progress_bar: bool) -> list[Callback]:
@@ -139,7 +146,5 @@ def instantiate_callbacks(callbacks_cfg: DictConfig | None, progress_bar: bool) 
 
 def register_resolvers() -> None:
     """`${tty:}` is true in a terminal: rich progress bars there, plain logs in CI and files."""
-    import sys
-
     if not OmegaConf.has_resolver("tty"):
         OmegaConf.register_new_resolver("tty", lambda: sys.stdout.isatty())
