@@ -27,6 +27,7 @@ import psutil
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASE_CONFIG = REPO_ROOT / "serving" / "config.properties"
+LOG_CONFIG = REPO_ROOT / "serving" / "log4j2.xml"
 WEB_DIR = REPO_ROOT / "web"
 PAGE = "upload.html"
 MODEL_NAME = "stockcast"
@@ -144,6 +145,8 @@ class LocalTorchServe:
                     "--no-config-snapshots",  # start from config, never from a stale snapshot
                     "--ts-config",
                     str(config),
+                    "--log-config",
+                    str(LOG_CONFIG),
                     "--model-store",
                     str(Path(model_store).resolve()),
                     "--models",
