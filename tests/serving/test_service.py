@@ -118,3 +118,12 @@ def test_a_multipart_request_without_parts_is_explained():
         extract_csv({"body": b"Date,Open"}, "multipart/form-data")
     assert caught.value.status == 400
     assert "boundary" in caught.value.detail
+
+
+def test_a_frame_the_model_cannot_forecast_fails_alone_with_a_json_500(forecaster):
+    good = parse_request(forecaster, {"body": sample_tail(250)}, "text/csv")
+    broken = good.tail(5)  # skipped validation: shorter than one window
+    outcomes = forecast_batch(forecaster, [good, broken])
+    assert [outcome.status for outcome in outcomes] == [200, 500]
+    assert outcomes[0].body == forecaster.predict(good)
+    assert outcomes[1].body["error"] == "internal error"
