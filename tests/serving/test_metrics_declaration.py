@@ -1,0 +1,42 @@
+"""serving/metrics.yaml declares every handler metric with the dimensions the handler sends."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
+
+from stockcast.service import Outcome, RequestRejected
+from stockcast.serving_metrics import DECLARED, HandlerMetrics
+
+METRICS_YAML = Path(__file__).resolve().parents[2] / "serving" / "metrics.yaml"
+
+
+@pytest.fixture
+def cache() -> MetricsCacheYamlImpl:
+    """TorchServe's own backend metric cache, loaded from our YAML as a worker loads it."""
+    cache = MetricsCacheYamlImpl(str(METRICS_YAML))
+    cache.initialize_cache()
+    return cache
+
+
+def test_every_handler_metric_is_declared_with_its_type(cache):
+    for name, kind in DECLARED.items():
+        assert cache.get_metric(name, kind).metric_name == name
+
+
+def test_a_batch_emits_every_metric_without_dimension_errors(cache, caplog):
+    forecast = {"backtest": {"abs_error": 1.5}}
+    outcomes = [
+        Outcome(forecast=forecast),
+        Outcome(rejection=RequestRejected(400, "not a CSV", "empty body", "empty_body")),
+    ]
+    with caplog.at_level(logging.INFO, logger="ts.metrics"):
+        HandlerMetrics(cache, "stockcast").record_batch(outcomes, 0.004)
+    lines = [record.getMessage() for record in caplog.records]
+    assert not [line for line in lines if "Failed" in line]
+    emitted = {line.removeprefix("[METRICS]").split(".", 1)[0] for line in lines}
+    assert emitted == set(DECLARED)
+    assert any("reason:empty_body" in line for line in lines)
