@@ -20,6 +20,7 @@ import pandas as pd
 
 from stockcast.errors import DataValidationError
 from stockcast.forecaster import Forecaster
+from stockcast.upload_limits import shape_problem
 from stockcast.validation import read_ohlcv_csv
 
 UPLOAD_FIELDS = ("data", "file")
@@ -165,6 +166,9 @@ def parse_request(
 ) -> pd.DataFrame:
     """Validated OHLCV frame for one request, or `RequestRejected` saying what to fix."""
     source = extract_csv(fields, content_type)
+    too_large = shape_problem(source)
+    if too_large:
+        raise RequestRejected(413, "CSV too large", too_large, "too_large")
     try:
         return read_ohlcv_csv(source, min_rows=forecaster.min_rows)
     except DataValidationError as error:

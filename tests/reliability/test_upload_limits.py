@@ -1,0 +1,80 @@
+"""Bodies too large to parse safely are refused on their shape, in milliseconds, with a 413.
+
+The live half (TorchServe's own byte limit, and a worker's memory while it serves the largest
+accepted CSV) is in test_size_limits_live.py; these tests call the service directly.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from stockcast.forecaster import Forecaster
+from stockcast.service import RequestRejected, parse_request
+from stockcast.upload_limits import MAX_FIELDS, MAX_ROWS, shape_problem
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = b"Date,Open,High,Low,Close,Volume"
+
+
+def rows(count: int, line_end: bytes = b"\n") -> bytes:
+    """`count` distinct, valid daily rows after the header (dates from 1700 on)."""
+    days = [f"{1700 + i // 360:04d}-{1 + i // 30 % 12:02d}-{1 + i % 30:02d}" for i in range(count)]
+    lines = [HEADER] + [f"{day},10,11,9,10,1000".encode() for day in days]
+    return line_end.join(lines) + line_end
+
+
+@pytest.fixture(scope="module")
+def forecaster(trained_run: Path) -> Forecaster:
+    return Forecaster.load(trained_run / "artifact")
+
+
+def test_the_largest_accepted_csv_passes_the_shape_check() -> None:
+    assert shape_problem(rows(MAX_ROWS)) is None
+    assert shape_problem(rows(MAX_ROWS, b"\r\n")) is None
+    assert shape_problem(b",".join([b"x"] * MAX_FIELDS)) is None
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
+def test_one_row_over_the_cap_is_refused_whatever_ends_its_lines(line_end: bytes) -> None:
+    problem = shape_problem(rows(MAX_ROWS + 1, line_end))
+    assert problem is not None
+    assert problem.startswith("too many rows") and f"{MAX_ROWS:,}" in problem
+
+
+def test_a_wide_line_is_refused_wherever_it_is() -> None:
+    wide = b",".join([b"1"] * (MAX_FIELDS + 1))
+    for body in (wide + b"\n", HEADER + b"\n" + wide + b"\n", rows(40) + wide):
+        problem = shape_problem(body)
+        assert problem is not None and problem.startswith("too many columns"), body[:40]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"\n" * 3_000_000, id="3M blank lines"),
+        pytest.param(
+            HEADER + b"," + b",".join([b"a"] * 600_000) + b"\n1\n", id="600k header names"
+        ),
+        pytest.param(HEADER + b"\n" + b",".join([b"1"] * 600_000) + b"\n", id="600k-field row"),
+    ],
+)
+def test_bodies_that_would_stall_pandas_are_refused_in_milliseconds(
+    forecaster: Forecaster, body: bytes
+) -> None:
+    """Each of these kept pandas busy for seconds to minutes before the check existed."""
+    started = time.perf_counter()
+    with pytest.raises(RequestRejected) as refused:
+        parse_request(forecaster, {"body": body}, "text/csv")
+    assert time.perf_counter() - started < 1.0
+    assert refused.value.status == 413
+    assert refused.value.reason == "too_large"
+    assert refused.value.body["error"] == "CSV too large"
+
+
+def test_the_cap_leaves_room_for_a_real_history(forecaster: Forecaster) -> None:
+    sample = (ROOT / "data" / "GOOG.csv").read_bytes()
+    frame = parse_request(forecaster, {"body": sample}, "text/csv")
+    assert len(frame) == sample.count(b"\n") - 1 < MAX_ROWS
