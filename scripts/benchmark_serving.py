@@ -1,18 +1,19 @@
 """Serving latency and throughput: wrk against a real TorchServe, next to the in-process cost.
 
-    python scripts/benchmark_serving.py [--mar model_store/stockcast.mar] [--duration 15]
+    python scripts/benchmark_serving.py [--mar path/to/stockcast.mar] [--duration 15]
 
 1. In-process: the handler's own path (`stockcast.service`: parse + validate + one forward pass)
-   on a 250-row CSV, one thread, no server running — what a request costs before any serving.
-2. A fresh TorchServe on free loopback ports serving the archive (its archived model-config:
-   workers, batch size, max batch delay), then wrk (a C load generator, `apt-get install wrk`)
-   POSTs the same CSV for `--duration` seconds at each concurrency (1, 8, 32).
+   on a 250-row CSV, one thread, no server running: what a request costs before any serving.
+2. A fresh TorchServe on free loopback ports serving the archive (packaged now from the newest
+   run unless --mar is given; its model-config sets workers, batch size and max batch delay),
+   then wrk (a C load generator, `apt-get install wrk`) POSTs the same CSV for `--duration`
+   seconds at each concurrency (1, 8, 32).
 
 Prints a Markdown table (requests/s, p50/p95/p99 ms, non-2xx and socket errors, and the CPU time
 TorchServe's processes spent per request) and the serving overhead p50(HTTP, concurrency 1) /
 p50(in-process); `--json` also writes the numbers. wrk and TorchServe share the machine's cores,
-as a co-located client would. On a shared machine latencies move with the neighbours' load; the
-CPU time per request barely does, and bounds throughput: about cores * 1000 / (ms per request).
+as a co-located client would. On a shared machine latencies move with the neighbours' load, and
+so, less, does CPU time per request; it bounds throughput at about cores * 1000 / (ms per request).
 """
 
 from __future__ import annotations
@@ -133,14 +134,14 @@ def run_wrk(
 
 
 def resolve_mar(mar: Path | None, scratch: Path) -> Path:
+    """The given archive, else a fresh one from the newest run, so today's serving/ settings count."""
     if mar is not None:
         return mar
-    default = REPO_ROOT / "model_store" / "stockcast.mar"
-    if default.is_file():
-        return default
     run = latest_run()
     if run is None:
-        raise SystemExit("no model_store/stockcast.mar and no trained run: `make run` first")
+        raise SystemExit(
+            "no trained run under outputs/train/runs/: `make run` or `make train` first"
+        )
     return build_mar(run, scratch)
 
 
