@@ -1,0 +1,37 @@
+"""A worker killed with SIGKILL under load is replaced by TorchServe itself; only the requests it
+held fail, and every request sent once the replacement is ready succeeds.
+
+That the monitoring stack sees the restart (the StockcastWorkerRestarted alert firing in a real
+Prometheus) is proven by tests/monitoring/test_container_config.py; this test measures the
+client's side of the same event.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stockcast.local_torchserve import LocalTorchServe
+from stockcast.soak import kill_worker_under_load
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+
+def test_a_worker_killed_under_load_is_replaced_and_then_nothing_fails(
+    dedicated_torchserve: LocalTorchServe, load_csv: bytes
+) -> None:
+    batch_size = dedicated_torchserve.describe()["batchSize"]
+    report = kill_worker_under_load(
+        dedicated_torchserve, load_csv, concurrency=8, before_s=3, after_s=8, max_requests=20_000
+    )
+    print(report.summary())
+    assert report.recovery_s < 60
+    assert report.replacement in dedicated_torchserve.worker_pids()
+    assert report.failed_after_recovery == []
+    # what fails is what the dead worker held: at most one batch per client thread's request
+    assert len(report.failed) <= max(batch_size, 8)
+    for sample in report.failed:  # TorchServe's own JSON error, never a hang or a reset
+        assert sample.status in (500, 507), sample
+        assert json.loads(sample.error)["message"] == "Worker died.", sample
+    assert len([s for s in report.samples if s.sent_s >= report.recovered_at_s]) > 8
