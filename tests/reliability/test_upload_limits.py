@@ -7,6 +7,7 @@ accepted CSV) is in test_size_limits_live.py; these tests call the service direc
 from __future__ import annotations
 
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,9 @@ HEADER = b"Date,Open,High,Low,Close,Volume"
 
 
 def rows(count: int, line_end: bytes = b"\n") -> bytes:
-    """`count` distinct, valid daily rows after the header (dates from 1700 on)."""
-    days = [f"{1700 + i // 360:04d}-{1 + i // 30 % 12:02d}-{1 + i % 30:02d}" for i in range(count)]
-    lines = [HEADER] + [f"{day},10,11,9,10,1000".encode() for day in days]
+    """The header and `count` valid rows, one a day from 1900-01-01."""
+    days = (date(1900, 1, 1) + timedelta(days=i) for i in range(count))
+    lines = [HEADER] + [f"{day.isoformat()},10,11,9,10,1000".encode() for day in days]
     return line_end.join(lines) + line_end
 
 
