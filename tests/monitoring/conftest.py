@@ -210,10 +210,15 @@ def prometheus(
 
 
 def loopback_container_config(
-    destination: Path, ports: Ports, model_store: Path, metrics_config: Path = METRICS_CONFIG
+    destination: Path,
+    ports: Ports,
+    model_store: Path,
+    metrics_config: Path = METRICS_CONFIG,
+    **overrides: str,
 ) -> dict[str, str]:
     """docker/config.properties with loopback addresses and host paths; every other setting
-    (token auth, model API, allowed URLs, metrics) exactly as the container runs it."""
+    (token auth, model API, allowed URLs, metrics) exactly as the container runs it, unless a
+    test names it in `overrides`."""
     properties = read_properties(CONTAINER_CONFIG)
     container_store = properties["model_store"]
     properties.update(
@@ -226,6 +231,7 @@ def loopback_container_config(
         metrics_config=str(metrics_config),
         allowed_urls=properties["allowed_urls"].replace(container_store, str(model_store)),
     )
+    properties.update(overrides)
     destination.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
     return properties
 
@@ -292,16 +298,14 @@ class ContainerTorchServe:
         return log.read_text(errors="replace")[-3000:] if log.exists() else ""
 
 
-@pytest.fixture(scope="module")
-def container_torchserve(
-    packaged_mar: Path, tmp_path_factory: pytest.TempPathFactory
+def running_container_torchserve(
+    model_store: Path, workdir: Path, **overrides: str
 ) -> Iterator[ContainerTorchServe]:
-    """The packaged model behind docker/config.properties (token auth on), on free loopback ports."""
-    workdir = tmp_path_factory.mktemp("container_torchserve")
+    """TorchServe under the loopback container config (plus `overrides`), once it is ready."""
     (workdir / "tmp").mkdir()
     ports = Ports.free()
     config = workdir / "config.properties"
-    properties = loopback_container_config(config, ports, packaged_mar.parent)
+    properties = loopback_container_config(config, ports, model_store, **overrides)
     env = {**os.environ, "TMPDIR": str(workdir / "tmp"), "TEMP": str(workdir / "tmp")}
     with (workdir / "torchserve.out").open("wb") as out:
         process = subprocess.Popen(
@@ -322,6 +326,25 @@ def container_torchserve(
     finally:
         stop_process_group(process.pid)
         process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def container_torchserve(
+    packaged_mar: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ContainerTorchServe]:
+    """The packaged model behind docker/config.properties (token auth on), on free loopback ports."""
+    workdir = tmp_path_factory.mktemp("container_torchserve")
+    yield from running_container_torchserve(packaged_mar.parent, workdir)
+
+
+@pytest.fixture(scope="module")
+def model_api_torchserve(
+    packaged_mar: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ContainerTorchServe]:
+    """The container config with only the model-management API switched on: what `allowed_urls`
+    alone would let an attacker holding the management key register."""
+    workdir = tmp_path_factory.mktemp("model_api_torchserve")
+    yield from running_container_torchserve(packaged_mar.parent, workdir, enable_model_api="true")
 
 
 @pytest.fixture(scope="module")

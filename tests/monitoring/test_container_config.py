@@ -90,6 +90,13 @@ class TestServingWithTheContainerConfig:
         url = f"{container_torchserve.management_url}/models?url=stockcast.mar"
         assert requests.post(url, headers=key, timeout=10).status_code == 405
 
+    def test_management_calls_need_the_management_key(self, container_torchserve: Any) -> None:
+        models = f"{container_torchserve.management_url}/models"
+        assert requests.get(models, timeout=10).status_code == 400
+        for kind, status in (("inference", 400), ("management", 200)):
+            key = {"Authorization": f"Bearer {container_torchserve.key(kind)}"}
+            assert requests.get(models, headers=key, timeout=10).status_code == status, kind
+
     def test_an_expiring_inference_key_is_renewed_with_the_api_key(
         self, container_torchserve: Any
     ) -> None:
@@ -130,6 +137,28 @@ class TestServingWithTheContainerConfig:
         replacement = set(container_torchserve.worker_pids()) - {victim}
         reported = container_prometheus.query("stockcast_worker_resident_memory_bytes")
         assert replacement <= {int(series["metric"]["WorkerPid"]) for series in reported}
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_allowed_urls_refuses_archives_from_anywhere_but_the_model_store(
+    model_api_torchserve: Any,
+) -> None:
+    """Even with the model API switched on (the container keeps it off), the management key
+    cannot make TorchServe fetch an archive from the network or read a file outside the store."""
+    key = {"Authorization": f"Bearer {model_api_torchserve.key('management')}"}
+
+    def register(url: str, name: str) -> requests.Response:
+        params = {"url": url, "model_name": name}  # initial_workers=0: nothing is started
+        return requests.post(
+            f"{model_api_torchserve.management_url}/models", params=params, headers=key, timeout=60
+        )
+
+    for url in ("http://example.com/x.mar", "https://127.0.0.1:1/x.mar", "file:///etc/passwd"):
+        response = register(url, "intruder")
+        assert response.status_code == 404, url  # TorchServe's status for a refused URL
+        assert "does not match any allowed URL" in response.json()["message"], response.text
+    assert register("stockcast.mar", "copy").status_code == 200  # the store itself is allowed
 
 
 def run_healthcheck(ping_url: str, key_file: Path) -> int:
