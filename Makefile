@@ -64,3 +64,9 @@ bench-serving: install system-deps
 
 clean:
 	rm -rf outputs model_store logs .run
+
+# soak (DURATION seconds at concurrency 16, default 300) then a worker SIGKILLed under load,
+# against a fresh loopback TorchServe serving model_store/stockcast.mar (`make package` first)
+.PHONY: soak
+soak: install system-deps
+	$(PY) scripts/soak_test.py --duration $(or $(DURATION),300) --kill-worker
