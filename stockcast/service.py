@@ -179,25 +179,23 @@ def forecast_batch(
     forecaster: Forecaster, frames: Sequence[pd.DataFrame | RequestRejected]
 ) -> list[Outcome]:
     """Forecast every parsed frame in one forward pass; rejections pass through in place."""
-    positions = [i for i, item in enumerate(frames) if not isinstance(item, RequestRejected)]
-    outcomes = [
-        Outcome(rejection=item) if isinstance(item, RequestRejected) else Outcome()
+    parsed = [item for item in frames if not isinstance(item, RequestRejected)]
+    forecasts: list[Outcome] = []
+    if parsed:
+        try:
+            forecasts = [_checked(forecast) for forecast in forecaster.predict_frames(parsed)]
+        except Exception:  # a bug, not bad input: retry one by one so only the culprit fails
+            forecasts = [_predict_alone(forecaster, frame) for frame in parsed]
+    answers = iter(forecasts)
+    return [
+        Outcome(rejection=item) if isinstance(item, RequestRejected) else next(answers)
         for item in frames
     ]
-    if not positions:
-        return outcomes
-    try:
-        forecasts = forecaster.predict_frames([frames[i] for i in positions])
-    except Exception:  # a bug, not bad input: retry one by one so only the culprit fails
-        forecasts = [_predict_alone(forecaster, frames[i]) for i in positions]
-    for i, forecast in zip(positions, forecasts, strict=True):
-        outcomes[i] = forecast if isinstance(forecast, Outcome) else _checked(forecast)
-    return outcomes
 
 
-def _predict_alone(forecaster: Forecaster, frame: pd.DataFrame) -> dict | Outcome:
+def _predict_alone(forecaster: Forecaster, frame: pd.DataFrame) -> Outcome:
     try:
-        return forecaster.predict(frame)
+        return _checked(forecaster.predict(frame))
     except Exception as error:
         logger.exception("forecast failed for a validated frame")
         return Outcome(
