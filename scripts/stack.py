@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -26,6 +27,7 @@ from stockcast.local_torchserve import (
     Ports,
     page_origin,
     page_url,
+    port_in_use,
     process_exists,
     start_page_server,
     stop_process_group,
@@ -36,6 +38,9 @@ MODEL_STORE = REPO_ROOT / "model_store"
 STATE_DIR = REPO_ROOT / ".run"
 TORCHSERVE_PID = STATE_DIR / "torchserve.pid"
 PAGE_PID = STATE_DIR / "web.pid"
+PROMETHEUS_PID = STATE_DIR / "prometheus.pid"
+PROMETHEUS_CONFIG = REPO_ROOT / "monitoring" / "prometheus" / "prometheus.local.yml"
+PROMETHEUS_URL = "http://127.0.0.1:9090"
 PAGE_PORT = 8090
 SAMPLE_CSV = REPO_ROOT / "data" / "GOOG.csv"
 PORTS = Ports()  # 8080 inference, 8081 management, 8082 metrics (serving/config.properties)
@@ -66,6 +71,7 @@ def up() -> int:
         MODEL_STORE, STATE_DIR / "torchserve", ports=PORTS, cors_origin=page_origin(PAGE_PORT)
     )
     TORCHSERVE_PID.write_text(str(server.pid))
+    start_prometheus()
     request = urllib.request.Request(
         server.prediction_url,
         data=SAMPLE_CSV.read_bytes(),
@@ -80,6 +86,30 @@ def up() -> int:
     return 0
 
 
+def start_prometheus() -> subprocess.Popen | None:
+    """Prometheus scraping the local TorchServe (alert rules included), if the binary exists."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        return None
+    if port_in_use(9090):
+        print(f"prometheus: port 9090 is taken; not starting a second one ({PROMETHEUS_URL})")
+        return None
+    with open(STATE_DIR / "prometheus.log", "ab") as log:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={PROMETHEUS_CONFIG}",
+                f"--storage.tsdb.path={STATE_DIR / 'prometheus'}",
+                "--web.listen-address=127.0.0.1:9090",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    PROMETHEUS_PID.write_text(str(process.pid))
+    return process
+
+
 def print_urls(server: LocalTorchServe) -> None:
     print(
         f"""
@@ -89,6 +119,7 @@ predictions:  {server.prediction_url}
               curl -F data=@data/GOOG.csv {server.prediction_url}
 management:   {server.management_url}/models/{server.model_name}
 metrics:      {server.metrics_url}
+prometheus:   {PROMETHEUS_URL if _owned_pid(PROMETHEUS_PID, "prometheus") else "not running (needs the prometheus binary)"}
 logs:         {server.log_dir}
 stop with:    make stop"""
     )
@@ -96,7 +127,11 @@ stop with:    make stop"""
 
 def down(quiet: bool = False) -> int:
     """Stop what `up` started; a stale pid file (process gone or pid reused) is just removed."""
-    for pid_file, marker in ((TORCHSERVE_PID, "torchserve"), (PAGE_PID, "http.server")):
+    for pid_file, marker in (
+        (TORCHSERVE_PID, "torchserve"),
+        (PAGE_PID, "http.server"),
+        (PROMETHEUS_PID, "prometheus"),
+    ):
         pid = _owned_pid(pid_file, marker)
         if pid is not None:
             stop_process_group(pid)
