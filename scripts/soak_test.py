@@ -5,11 +5,11 @@
 
 Starts TorchServe on free 127.0.0.1 ports with the archive (default: model_store/stockcast.mar),
 loads it with the bundled GOOG sample's last 250 rows for a warm-up plus `--duration` seconds, and
-prints the soak figures: requests, failures, p95 latency of the first and the last 10 s, and each
-worker's resident memory before and after. `--kill-worker` then SIGKILLs a worker under load and
-prints the failed requests and TorchServe's recovery time. Exits 1 when a criterion fails (any
-failed soak request, p95 ratio over 1.5, worker RSS growth of 10% or more, or a failure after
-recovery).
+prints the soak figures: requests, failures, p95 latency of the first and the last 10 s (and of
+every 10 s window), and each worker's resident memory before and after. `--kill-worker` then
+SIGKILLs a worker under load and prints the failed requests and TorchServe's recovery time.
+Exits 1 when a criterion fails: any failed soak request, p95 over 1.5x the first 10 s in both of
+the last two 10 s windows, worker RSS growth of 10% or more, or a failure after recovery.
 """
 
 from __future__ import annotations

@@ -154,6 +154,22 @@ class SoakReport:
         return p95_ms(self.samples, self.measured_to_s - WINDOW_S, self.measured_to_s)
 
     @property
+    def p95_late_ms(self) -> float:
+        """The lower p95 of the last two 10 s windows: what the criterion compares.
+
+        On a shared 2-core machine a neighbour's burst (or TorchServe's own once-a-minute metrics
+        collector, a fresh Python process) can slow one window by half; a leak or a growing queue
+        slows every later window, so it still fails when one burst is forgiven.
+        """
+        end = self.measured_to_s
+        return min(self.p95_last_ms, p95_ms(self.samples, end - 2 * WINDOW_S, end - WINDOW_S))
+
+    def p95_timeline_ms(self) -> list[float]:
+        """p95 of each consecutive 10 s window of the measured period: drift or passing noise?"""
+        starts = np.arange(self.measured_from_s, self.measured_to_s - WINDOW_S + 1e-9, WINDOW_S)
+        return [p95_ms(self.samples, start, start + WINDOW_S) for start in starts]
+
+    @property
     def rss_growth(self) -> float:
         """The largest relative RSS growth of any worker over the measured period."""
         return max(self.rss_after[pid] / self.rss_before[pid] - 1 for pid in self.rss_before)
@@ -167,10 +183,10 @@ class SoakReport:
             found.append(f"workers changed: {sorted(self.rss_before)} -> {sorted(self.rss_after)}")
         elif self.rss_growth >= max_rss_growth:
             found.append(f"worker RSS grew {self.rss_growth:.1%} (limit {max_rss_growth:.0%})")
-        if self.p95_last_ms > max_p95_ratio * self.p95_first_ms:
+        if self.p95_late_ms > max_p95_ratio * self.p95_first_ms:
             found.append(
-                f"p95 rose from {self.p95_first_ms:.1f} ms to {self.p95_last_ms:.1f} ms "
-                f"(limit {max_p95_ratio}x)"
+                f"p95 rose from {self.p95_first_ms:.1f} ms to {self.p95_late_ms:.1f} ms in both "
+                f"of the last two {WINDOW_S:.0f} s windows (limit {max_p95_ratio}x)"
             )
         return found
 
@@ -189,7 +205,10 @@ class SoakReport:
                 f"requests {len(self.samples)} ({len(in_window) / measured:.1f}/s measured), "
                 f"failed {len(self.failed)}",
                 f"p95 first {WINDOW_S:.0f} s {self.p95_first_ms:.1f} ms, last {WINDOW_S:.0f} s "
-                f"{self.p95_last_ms:.1f} ms, ratio {self.p95_last_ms / self.p95_first_ms:.2f}",
+                f"{self.p95_last_ms:.1f} ms, ratio {self.p95_last_ms / self.p95_first_ms:.2f} "
+                f"(better of the last two windows: {self.p95_late_ms / self.p95_first_ms:.2f})",
+                f"p95 per {WINDOW_S:.0f} s window (ms): "
+                + " ".join(f"{value:.0f}" for value in self.p95_timeline_ms()),
                 f"worker RSS {rss}; max growth {self.rss_growth:+.1%}",
             ]
         )
@@ -204,8 +223,8 @@ def soak(
     max_requests: int = 1_000_000,
 ) -> SoakReport:
     """Load `server` for `warmup_s` + `duration_s` seconds (or `max_requests` requests)."""
-    if duration_s < 2 * WINDOW_S:
-        raise ValueError(f"duration must be at least {2 * WINDOW_S:.0f} s: two separate windows")
+    if duration_s < 3 * WINDOW_S:
+        raise ValueError(f"duration must be at least {3 * WINDOW_S:.0f} s: three separate windows")
     with Load(server.prediction_url, body, concurrency, max_requests) as load:
         _wait_until(load, warmup_s)
         rss_before, measured_from = worker_rss(server), load.elapsed()

@@ -14,15 +14,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 def test_half_a_minute_at_concurrency_16_fails_nothing_and_neither_slows_nor_leaks(
     dedicated_torchserve: LocalTorchServe, load_csv: bytes
 ) -> None:
-    """Warm-up excluded; p95 of the last 10 s within 1.5x of the first 10 s; RSS growth < 10%."""
+    """Warm-up excluded; p95 of the last 10 s (or of the 10 s before: one burst on this shared
+    machine is forgiven) within 1.5x of the first 10 s; worker RSS growth under 10%."""
     report = soak(
         dedicated_torchserve,
         load_csv,
-        duration_s=25,
+        duration_s=30,
         concurrency=16,
         warmup_s=5,
         max_requests=20_000,  # a bound far above what 30 s on two cores can send
     )
     print(report.summary())
     assert report.problems() == []
-    assert len(report.samples) > 16 * 30  # the load really ran: more than one request a second each
+    assert len(report.samples) > 16 * 35  # the load really ran: more than one request a second each
