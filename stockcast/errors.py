@@ -6,7 +6,15 @@ class StockcastError(Exception):
 
 
 class DataValidationError(StockcastError, ValueError):
-    """An OHLCV table is malformed (which column, which row, how many rows are needed)."""
+    """An OHLCV table is malformed (which column, which row, how many rows are needed).
+
+    `reason` is a short machine label (`missing_columns`, `non_finite`, ...): the server picks the
+    HTTP status and counts rejections by it, so the wording of the message stays free.
+    """
+
+    def __init__(self, message: str, reason: str = "invalid_csv") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class DataSourceError(StockcastError):

@@ -47,26 +47,6 @@ HOW_TO_SEND = (
     "(curl -F data=@prices.csv URL)"
 )
 
-# DataValidationError messages start with (or contain) these phrases; the label names the metric
-# series a rejection is counted under. Order matters: the first match wins.
-_REASONS: tuple[tuple[str, str], ...] = (
-    ("empty body", "empty_body"),
-    ("not UTF-8", "not_utf8"),
-    ("binary data", "not_csv"),
-    ("no header row", "not_csv"),
-    ("not a readable CSV", "not_csv"),
-    ("missing column", "missing_columns"),
-    ("unparseable date", "bad_dates"),
-    ("column 'Date' cannot be parsed", "bad_dates"),
-    ("duplicate dates", "duplicate_dates"),
-    ("non-numeric", "non_numeric"),
-    ("non-finite", "non_finite"),
-    ("must be a positive price", "non_positive_price"),
-    ("Volume must not be negative", "negative_volume"),
-    ("High is below Low", "inconsistent_prices"),
-    ("too few rows", "too_few_rows"),
-)
-
 
 class RequestRejected(Exception):
     """A request the service refuses: HTTP status, JSON body, and the metric's reason label."""
@@ -152,8 +132,7 @@ def _as_bytes(value: Any) -> bytes:
 
 def rejection_for(error: DataValidationError) -> RequestRejected:
     """Map a validation failure to a 400 (malformed upload) or 422 (well-formed but unusable)."""
-    message = str(error)
-    reason = next((label for phrase, label in _REASONS if phrase in message), "invalid_csv")
+    message, reason = str(error), error.reason
     if reason in ("empty_body", "not_utf8", "not_csv"):
         return RequestRejected(400, "not a CSV", message, reason)
     if reason == "missing_columns":

@@ -31,25 +31,29 @@ def read_ohlcv_csv(source: str | Path | bytes, min_rows: int = 1) -> pd.DataFram
     """
     if isinstance(source, bytes):
         if not source.strip():
-            raise DataValidationError("empty body: send a CSV with columns " + ",".join(COLUMNS))
+            raise DataValidationError(
+                "empty body: send a CSV with columns " + ",".join(COLUMNS), "empty_body"
+            )
         try:
             text = source.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise DataValidationError(
-                f"the CSV is not UTF-8 text (undecodable byte at offset {exc.start})"
+                f"the CSV is not UTF-8 text (undecodable byte at offset {exc.start})", "not_utf8"
             ) from None
         if "\x00" in text:
-            raise DataValidationError("the body is binary data (NUL bytes), not a CSV text file")
+            raise DataValidationError(
+                "the body is binary data (NUL bytes), not a CSV text file", "not_csv"
+            )
         buffer: io.StringIO | Path = io.StringIO(text)
     else:
         buffer = Path(source)
     try:
         frame = pd.read_csv(buffer, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
-        raise DataValidationError("the CSV has no header row and no data") from None
+        raise DataValidationError("the CSV has no header row and no data", "not_csv") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         first_line = str(exc).strip().splitlines()[0]
-        raise DataValidationError(f"not a readable CSV table: {first_line}") from None
+        raise DataValidationError(f"not a readable CSV table: {first_line}", "not_csv") from None
     return validate_ohlcv(frame, min_rows=min_rows)
 
 
@@ -66,9 +70,27 @@ def validate_ohlcv(frame: pd.DataFrame, min_rows: int = 1) -> pd.DataFrame:
     values = {name: _parse_numbers(frame[name], name) for name in COLUMNS[1:]}
 
     for name in PRICE_COLUMNS:
-        _refuse_rows(values[name] <= 0, f"{name} must be a positive price", name, values[name])
-    _refuse_rows(values["Volume"] < 0, "Volume must not be negative", "Volume", values["Volume"])
-    _refuse_rows(values["High"] < values["Low"], "High is below Low", "High", values["High"])
+        _refuse_rows(
+            values[name] <= 0,
+            f"{name} must be a positive price",
+            name,
+            values[name],
+            "non_positive_price",
+        )
+    _refuse_rows(
+        values["Volume"] < 0,
+        "Volume must not be negative",
+        "Volume",
+        values["Volume"],
+        "negative_volume",
+    )
+    _refuse_rows(
+        values["High"] < values["Low"],
+        "High is below Low",
+        "High",
+        values["High"],
+        "inconsistent_prices",
+    )
 
     stamps = pd.DatetimeIndex(dates).asi8  # int64 ns since the epoch (UTC for tz-aware dates)
     order = np.argsort(stamps, kind="stable")
@@ -78,12 +100,14 @@ def validate_ohlcv(frame: pd.DataFrame, min_rows: int = 1) -> pd.DataFrame:
         rows = list(np.flatnonzero(duplicated)[:6] + 1)
         raise DataValidationError(
             f"duplicate dates in column 'Date': {dates[duplicated].iloc[0]} "
-            f"appears more than once ({int(duplicated.sum())} rows involved, rows {rows})"
+            f"appears more than once ({int(duplicated.sum())} rows involved, rows {rows})",
+            "duplicate_dates",
         )
     if len(stamps) < min_rows:
         raise DataValidationError(
             f"too few rows: got {len(stamps)}, need at least {min_rows} "
-            f"(one input window plus the rows features and backtest consume)"
+            f"(one input window plus the rows features and backtest consume)",
+            "too_few_rows",
         )
     if (np.diff(stamps) > 0).all():  # already in order: skip the reindexing copies
         return pd.DataFrame({"Date": dates} | values)
@@ -99,7 +123,8 @@ def _canonical_columns(frame: pd.DataFrame) -> pd.DataFrame:
     if missing:
         found = ", ".join(repr(str(col)) for col in frame.columns[:10]) or "none"
         raise DataValidationError(
-            f"missing column(s) {missing}: the CSV needs {','.join(COLUMNS)} (found: {found})"
+            f"missing column(s) {missing}: the CSV needs {','.join(COLUMNS)} (found: {found})",
+            "missing_columns",
         )
     return frame[[by_key[name.lower()] for name in COLUMNS]].set_axis(list(COLUMNS), axis=1)
 
@@ -109,13 +134,14 @@ def _parse_dates(column: pd.Series) -> pd.Series:
     try:
         parsed = pd.to_datetime(text, errors="coerce", format="mixed")
     except (ValueError, TypeError) as exc:  # e.g. mixed time zones in one column
-        raise DataValidationError(f"column 'Date' cannot be parsed: {exc}") from None
+        raise DataValidationError(f"column 'Date' cannot be parsed: {exc}", "bad_dates") from None
     bad = parsed.isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
         raise DataValidationError(
             f"unparseable date in column 'Date', row {row}: {text.iloc[row - 1]!r} "
-            f"({int(bad.sum())} bad value(s); use YYYY-MM-DD)"
+            f"({int(bad.sum())} bad value(s); use YYYY-MM-DD)",
+            "bad_dates",
         )
     return parsed.reset_index(drop=True)
 
@@ -134,19 +160,24 @@ def _parse_numbers(column: pd.Series, name: str) -> np.ndarray:
         row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
         raise DataValidationError(
             f"non-numeric value in column '{name}', row {row}: {text.iloc[row - 1]!r} "
-            f"({int(bad.sum())} bad value(s))"
+            f"({int(bad.sum())} bad value(s))",
+            "non_numeric",
         )
     infinite = ~np.isfinite(numbers)
     row = int(np.flatnonzero(infinite)[0]) + 1
     raise DataValidationError(
         f"non-finite value in column '{name}', row {row}: {numbers[row - 1]} "
-        f"({int(infinite.sum())} bad value(s))"
+        f"({int(infinite.sum())} bad value(s))",
+        "non_finite",
     )
 
 
-def _refuse_rows(mask: np.ndarray, problem: str, name: str, values: np.ndarray) -> None:
+def _refuse_rows(
+    mask: np.ndarray, problem: str, name: str, values: np.ndarray, reason: str
+) -> None:
     if mask.any():
         row = int(np.flatnonzero(mask)[0])
         raise DataValidationError(
-            f"{problem}: row {row + 1} has {name}={values[row]} ({int(mask.sum())} row(s) affected)"
+            f"{problem}: row {row + 1} has {name}={values[row]} ({int(mask.sum())} row(s) affected)",
+            reason,
         )

@@ -108,3 +108,23 @@ def test_each_problem_is_refused_with_a_message_that_names_it(data, message):
 def test_too_few_rows_says_how_many_are_needed():
     with pytest.raises(DataValidationError, match=r"too few rows: got 3, need at least 32"):
         read_ohlcv_csv(csv(*GOOD_ROWS), min_rows=32)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty_body"),
+        (b"\xff\xfe\x00", "not_utf8"),
+        (csv(*GOOD_ROWS, header="Date,Open,High,Low,Price,Volume"), "missing_columns"),
+        (csv(GOOD_ROWS[0], "2024-01-03,10,11,9,abc,100", GOOD_ROWS[2]), "non_numeric"),
+        (csv(GOOD_ROWS[0], "2024-01-03,10,inf,9,10,100", GOOD_ROWS[2]), "non_finite"),
+        (csv(GOOD_ROWS[0], "2024-01-03,-10,11,9,10,100", GOOD_ROWS[2]), "non_positive_price"),
+        (csv(GOOD_ROWS[0], "2024-01-03,10,9,11,10,100", GOOD_ROWS[2]), "inconsistent_prices"),
+        (csv(GOOD_ROWS[0], "yesterday,10,11,9,10,100", GOOD_ROWS[2]), "bad_dates"),
+        (csv(GOOD_ROWS[0], GOOD_ROWS[1], GOOD_ROWS[1]), "duplicate_dates"),
+    ],
+)
+def test_each_refusal_carries_a_machine_reason(data, reason):
+    with pytest.raises(DataValidationError) as error:
+        read_ohlcv_csv(data)
+    assert error.value.reason == reason
