@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages the serving, monitoring and browser tests run for real
-SYSTEM_PACKAGES := openjdk-17-jre-headless prometheus chromium docker-compose wrk
+# command:Debian package pairs that the serving, monitoring and browser tests run for real
+SYSTEM_DEPS := java:openjdk-17-jre-headless prometheus:prometheus promtool:prometheus \
+	chromium:chromium docker-compose:docker-compose
 
-.PHONY: install system-deps test lint format train run stop package bench-serving clean
+.PHONY: install system-deps test lint format train run stop package bench-serving soak clean
 
 install: $(VENV)/.installed
 
@@ -21,11 +22,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 system-deps:
 	@missing=""; \
-	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
-	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
-	command -v promtool >/dev/null || missing="$$missing prometheus"; \
-	command -v chromium >/dev/null || missing="$$missing chromium"; \
-	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	for dep in $(SYSTEM_DEPS); do command -v $${dep%%:*} >/dev/null || missing="$$missing $${dep#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
@@ -58,8 +55,8 @@ package: install
 	$(PY) scripts/package_model.py $(RUN)
 
 # wrk against a fresh TorchServe on free ports: p50/p95/p99 and throughput at concurrency 1, 8, 32
-bench-serving: install system-deps
-	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
+bench-serving: install
+	@$(MAKE) --no-print-directory system-deps SYSTEM_DEPS="$(SYSTEM_DEPS) wrk:wrk"
 	$(PY) scripts/benchmark_serving.py
 
 clean:
@@ -67,6 +64,5 @@ clean:
 
 # soak (DURATION seconds at concurrency 16, default 300) then a worker SIGKILLed under load,
 # against a fresh loopback TorchServe serving model_store/stockcast.mar (`make package` first)
-.PHONY: soak
 soak: install system-deps
 	$(PY) scripts/soak_test.py --duration $(or $(DURATION),300) --kill-worker
