@@ -21,7 +21,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 def test_a_worker_killed_under_load_is_replaced_and_then_nothing_fails(
     dedicated_torchserve: LocalTorchServe, load_csv: bytes
 ) -> None:
-    batch_size = dedicated_torchserve.describe()["batchSize"]
     report = kill_worker_under_load(
         dedicated_torchserve, load_csv, concurrency=8, before_s=3, after_s=8, max_requests=20_000
     )
@@ -29,9 +28,12 @@ def test_a_worker_killed_under_load_is_replaced_and_then_nothing_fails(
     assert report.recovery_s < 60
     assert report.replacement in dedicated_torchserve.worker_pids()
     assert report.failed_after_recovery == []
-    # what fails is what the dead worker held: at most one batch per client thread's request
-    assert len(report.failed) <= max(batch_size, 8)
-    for sample in report.failed:  # TorchServe's own JSON error, never a hang or a reset
+    killed = report.killed_at_s
+    for sample in report.failed:
+        # only what the dead worker held fails: requests in flight when it died (TorchServe sees
+        # the dropped connection within moments and sends new batches to the live worker) ...
+        assert sample.sent_s <= killed + 0.5 and sample.sent_s + sample.latency_s >= killed, sample
+        # ... and they get TorchServe's own JSON error, never a hang or a reset connection
         assert sample.status in (500, 507), sample
         assert json.loads(sample.error)["message"] == "Worker died.", sample
     assert len([s for s in report.samples if s.sent_s >= report.recovered_at_s]) > 8
