@@ -1,6 +1,6 @@
 """Print a Markdown table of the test metrics of every run under a directory (a sweep, say).
 
-    python scripts/summarize_runs.py outputs/train/multiruns/<time>
+python scripts/summarize_runs.py outputs/train/multiruns/<time>
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ def main(root: str) -> None:
     for path in runs:
         metrics = json.loads(path.read_text())
         overrides_file = path.parent / ".hydra" / "overrides.yaml"
-        overrides = " ".join(yaml.safe_load(overrides_file.read_text()) or []) if overrides_file.exists() else ""
+        overrides = (
+            " ".join(yaml.safe_load(overrides_file.read_text()) or [])
+            if overrides_file.exists()
+            else ""
+        )
         cells = [fmt.format(metrics[key]) for key, _, fmt in COLUMNS]
         print(f"| {path.parent.name} | {overrides} | " + " | ".join(cells) + " |")
 
