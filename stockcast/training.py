@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import Callback, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.calibration import fit_calibration, window_volatility
-from stockcast.datamodule import StockDataModule
+from stockcast.datamodule import SplitArrays, StockDataModule
 from stockcast.features import RETURN_FEATURE
 from stockcast.forecaster import Forecaster, network_returns
 from stockcast.metrics import forecast_report
@@ -70,7 +70,8 @@ def evaluate(
     net: LSTMNet, datamodule: StockDataModule, cfg: DictConfig, output_dir: Path
 ) -> dict[str, float]:
     """Calibrate on validation, score val and test, save the serving artifact and the plot."""
-    forecaster = calibrated_forecaster(net, datamodule, cfg)
+    splits = {split: datamodule.split_arrays(split) for split in ("val", "test")}
+    forecaster = calibrated_forecaster(net, datamodule, splits["val"], cfg)
     forecaster.save(output_dir / ARTIFACT_DIR)
     calibration = forecaster.calibration
     metrics: dict[str, float] = {
@@ -78,8 +79,7 @@ def evaluate(
         "calibration/level": calibration.level,
         "calibration/quantile": calibration.quantiles[0],
     }
-    for split in ("val", "test"):
-        arrays = datamodule.split_arrays(split)
+    for split, arrays in splits.items():
         forecast = forecaster.forecast_windows(arrays.windows)
         point, lower, upper = forecast.closes(arrays.last_close)
         metrics.update(
@@ -108,9 +108,10 @@ def evaluate(
     return metrics
 
 
-def calibrated_forecaster(net: LSTMNet, datamodule: StockDataModule, cfg: DictConfig) -> Forecaster:
+def calibrated_forecaster(
+    net: LSTMNet, datamodule: StockDataModule, val: SplitArrays, cfg: DictConfig
+) -> Forecaster:
     """Wrap the trained network with its scaler and a calibration fitted on validation only."""
-    val = datamodule.split_arrays("val")
     calibration = fit_calibration(
         network_returns(net, datamodule.scaler, val.windows),
         np.log(val.future_close / val.last_close[:, None]),
