@@ -7,7 +7,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
 from stockcast.errors import StockcastError
-from stockcast.training import register_resolvers, train
+from stockcast.training.run import register_resolvers, train
 
 register_resolvers()
 

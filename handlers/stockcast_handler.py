@@ -3,7 +3,7 @@
 The .mar carries its own copy of the `stockcast` package next to this file, and this module puts
 that copy first on `sys.path` before importing it: an archive keeps serving exactly the code it
 was packaged with, whatever is (or is not) installed in the serving environment. All request
-logic lives in `stockcast.service`; this class only adapts TorchServe's batch protocol to it,
+logic lives in `stockcast.serving.service`; this class only adapts TorchServe's batch protocol to it,
 sets each request's own status (a bad upload never fails its batch neighbours, which a raised
 `PredictionException` would) and emits the metrics declared in serving/metrics.yaml.
 """
@@ -25,9 +25,9 @@ if sys.path[0] != str(ARCHIVE_DIR):
 import torch  # noqa: E402
 
 import stockcast  # noqa: E402
-from stockcast.forecaster import Forecaster  # noqa: E402
-from stockcast.service import RequestRejected, forecast_batch, parse_request  # noqa: E402
-from stockcast.serving_metrics import HandlerMetrics  # noqa: E402
+from stockcast.model.forecaster import Forecaster  # noqa: E402
+from stockcast.serving.prometheus_metrics import HandlerMetrics  # noqa: E402
+from stockcast.serving.service import answer_batch  # noqa: E402
 
 logger = logging.getLogger(__name__)
 JSON = "application/json"
@@ -67,13 +67,8 @@ class StockcastHandler:
     def handle(self, data: list[dict[str, Any]], context: Any) -> list[bytes]:
         """One reply per request, in order; each request gets its own HTTP status."""
         started = time.perf_counter()
-        parsed = []
-        for idx, fields in enumerate(data):
-            try:
-                parsed.append(parse_request(self.forecaster, fields, _content_type(context, idx)))
-            except RequestRejected as rejection:
-                parsed.append(rejection)
-        outcomes = forecast_batch(self.forecaster, parsed)
+        requests = [(fields, _content_type(context, idx)) for idx, fields in enumerate(data)]
+        outcomes = answer_batch(self.forecaster, requests)
         replies = []
         for idx, outcome in enumerate(outcomes):
             context.set_response_status(outcome.status, HTTPStatus(outcome.status).phrase, idx)

@@ -1,227 +1,40 @@
 """Serving latency and throughput: wrk against a real TorchServe, next to the in-process cost.
 
-    python scripts/benchmark_serving.py [--mar path/to/stockcast.mar] [--duration 15]
+    python scripts/benchmark_serving.py [--mar path/to/stockcast.mar] [--duration 15] [--json out.json]
 
-1. In-process: the handler's own path (`stockcast.service`: parse + validate + one forward pass)
-   on a 250-row CSV, one thread, no server running: what a request costs before any serving.
-2. A fresh TorchServe on free loopback ports serving the archive (packaged now from the newest
-   run unless --mar is given; its model-config sets workers, batch size and max batch delay),
-   then wrk (a C load generator, `apt-get install wrk`) POSTs the same CSV for `--duration`
-   seconds at each concurrency (1, 8, 32).
-
-Prints a Markdown table (requests/s, p50/p95/p99 ms, non-2xx and socket errors, and the CPU time
-TorchServe's processes spent per request) and the serving overhead p50(HTTP, concurrency 1) /
-p50(in-process); `--json` also writes the numbers. wrk and TorchServe share the machine's cores,
-as a co-located client would. On a shared machine latencies move with the neighbours' load, and
-so, less, does CPU time per request; it bounds throughput at about cores * 1000 / (ms per request).
+See stockcast/ops/bench_serving.py for what is measured and how.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
-import zipfile
 from pathlib import Path
 
-import psutil
-import torch
+from stockcast.errors import StockcastError
+from stockcast.ops.bench_serving import benchmark, markdown
+from stockcast.ops.layout import ProjectLayout
 
-from stockcast.forecaster import Forecaster
-from stockcast.local_torchserve import REPO_ROOT, LocalTorchServe, Ports, group_members
-from stockcast.packaging import build_mar, latest_run
-from stockcast.service import forecast_batch, parse_request
-
-SAMPLE = REPO_ROOT / "data" / "GOOG.csv"
-ROWS = 250
-CONCURRENCY = (1, 8, 32)
-# wrk's Lua hooks: POST the CSV, then print one JSON line of exact latency percentiles (µs)
-WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "text/csv"
-local file = assert(io.open(os.getenv("BENCH_CSV"), "rb"))
-wrk.body = file:read("*a")
-file:close()
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, ' ..
-    '"non_2xx": %d, "socket_errors": %d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
-    latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
-end
-"""
-
-
-def write_csv(destination: Path, rows: int = ROWS) -> Path:
-    lines = SAMPLE.read_text().splitlines()
-    destination.write_text("\n".join([lines[0], *lines[-rows:]]) + "\n")
-    return destination
-
-
-def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> list[float]:
-    """Per-request milliseconds of the handler's compute path, outside any server."""
-    torch.set_num_threads(1)  # as each TorchServe worker runs
-    with tempfile.TemporaryDirectory() as unpacked:
-        with zipfile.ZipFile(mar) as archive:
-            archive.extractall(unpacked)
-        forecaster = Forecaster.load(unpacked)
-    body = csv.read_bytes()
-    timings = []
-    for i in range(repeats + 20):
-        started = time.perf_counter()
-        frame = parse_request(forecaster, {"body": body}, "text/csv")
-        [outcome] = forecast_batch(forecaster, [frame])
-        elapsed = (time.perf_counter() - started) * 1000
-        assert outcome.status == 200
-        if i >= 20:  # warm-up excluded
-            timings.append(elapsed)
-    return timings
-
-
-def server_cpu_seconds(server: LocalTorchServe) -> float:
-    """CPU time used so far by TorchServe's process group: the Java frontend and its workers."""
-    total = 0.0
-    for pid in group_members(server.pid):
-        try:
-            times = psutil.Process(pid).cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
-
-
-def run_wrk(
-    server: LocalTorchServe, script: Path, csv: Path, connections: int, duration_s: int
-) -> dict:
-    command = [
-        "wrk",
-        f"--connections={connections}",
-        f"--threads={min(connections, 2)}",
-        f"--duration={duration_s}s",
-        "--timeout=10s",
-        f"--script={script}",
-        server.prediction_url,
-    ]
-    cpu_before = server_cpu_seconds(server)
-    output = subprocess.run(
-        command, capture_output=True, text=True, check=True, env={"BENCH_CSV": str(csv)}
-    ).stdout
-    cpu_used = server_cpu_seconds(server) - cpu_before
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    result = json.loads(line.removeprefix("RESULT "))
-    seconds = result["duration_us"] / 1e6
-    return {
-        "concurrency": connections,
-        "requests": result["requests"],
-        "requests_per_s": result["requests"] / seconds,
-        "p50_ms": result["p50_us"] / 1000,
-        "p95_ms": result["p95_us"] / 1000,
-        "p99_ms": result["p99_us"] / 1000,
-        "non_2xx": result["non_2xx"],
-        "socket_errors": result["socket_errors"],
-        # what a request costs the server whatever else runs on the machine: the throughput
-        # ceiling on N idle cores is about N * 1000 / server_cpu_ms_per_request
-        "server_cpu_ms_per_request": cpu_used * 1000 / max(result["requests"], 1),
-    }
-
-
-def resolve_mar(mar: Path | None, scratch: Path) -> Path:
-    """The given archive, else a fresh one from the newest run, so today's serving/ settings count."""
-    if mar is not None:
-        return mar
-    run = latest_run()
-    if run is None:
-        raise SystemExit(
-            "no trained run under outputs/train/runs/: `make run` or `make train` first"
-        )
-    return build_mar(run, scratch)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--mar", type=Path, help="archive to serve (default model_store/stockcast.mar)"
-    )
+    parser.add_argument("--mar", type=Path, help="archive to serve (default: the newest run's)")
     parser.add_argument("--duration", type=int, default=15, help="seconds per concurrency level")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("error: wrk is not installed (apt-get install wrk, or make bench-serving)")
+    try:
+        report = benchmark(ProjectLayout(ROOT), args.mar, args.duration)
+    except StockcastError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-
-    load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as scratch:
-        scratch = Path(scratch)
-        mar = resolve_mar(args.mar, scratch / "store")
-        csv = write_csv(scratch / "prices_250.csv")
-        script = scratch / "post_csv.lua"
-        script.write_text(WRK_SCRIPT)
-
-        compute = in_process_ms(mar, csv)
-        store = scratch / "serve"
-        store.mkdir()
-        shutil.copy2(mar, store / "stockcast.mar")
-        server = LocalTorchServe.start(store, scratch / "torchserve", ports=Ports.free())
-        try:
-            settings = server.describe()
-            run_wrk(server, script, csv, 8, 3)  # warm-up, discarded
-            results = [run_wrk(server, script, csv, c, args.duration) for c in CONCURRENCY]
-        finally:
-            server.stop()
-
-    report = {
-        "load_average_1m_before": load_before,  # the machine is shared: say how busy it was
-        "cpus": os.cpu_count(),
-        "csv_rows": ROWS,
-        "duration_s": args.duration,
-        "workers": len(settings["workers"]),
-        "batch_size": settings["batchSize"],
-        "max_batch_delay_ms": settings["maxBatchDelay"],
-        "in_process_p50_ms": statistics.median(compute),
-        "in_process_p95_ms": statistics.quantiles(compute, n=20)[-1],
-        "http": results,
-    }
-    report["overhead_ratio_p50_c1"] = results[0]["p50_ms"] / report["in_process_p50_ms"]
     print(markdown(report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))
     return 0
-
-
-def markdown(report: dict) -> str:
-    lines = [
-        f"{report['csv_rows']}-row CSV, {report['workers']} workers, batch size "
-        f"{report['batch_size']}, max batch delay {report['max_batch_delay_ms']} ms, "
-        f"{report['duration_s']} s per level (wrk); {report['cpus']} CPUs, 1-min load average "
-        f"{report['load_average_1m_before']:.1f} before the run",
-        "",
-        "| concurrency | requests/s | p50 ms | p95 ms | p99 ms | non-2xx | socket errors "
-        "| server CPU ms/request |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in report["http"]:
-        lines.append(
-            f"| {r['concurrency']} | {r['requests_per_s']:.0f} | {r['p50_ms']:.1f} | "
-            f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['non_2xx']} | {r['socket_errors']} | "
-            f"{r['server_cpu_ms_per_request']:.1f} |"
-        )
-    lines += [
-        "",
-        f"in-process handler compute (parse + validate + forecast, 1 thread): "
-        f"p50 {report['in_process_p50_ms']:.1f} ms, p95 {report['in_process_p95_ms']:.1f} ms",
-        f"serving overhead at concurrency 1: p50 HTTP / p50 in-process = "
-        f"{report['overhead_ratio_p50_c1']:.2f}x",
-    ]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from stockcast.data.market_data import cache_path, download, write_csv_atomic
 from stockcast.errors import StockcastError
-from stockcast.market_data import cache_path, download, write_csv_atomic
 
 
 def main(argv: list[str] | None = None) -> int:

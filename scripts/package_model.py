@@ -1,6 +1,6 @@
 """Package a training run for TorchServe: `python scripts/package_model.py [run_dir]`.
 
-Writes `<model store>/stockcast.mar` (default `model_store/`); see stockcast/packaging.py for what
+Writes `<model store>/stockcast.mar` (default `model_store/`); see stockcast/ops/packaging.py for what
 the archive holds and why.
 """
 
@@ -11,7 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stockcast.packaging import MODEL_NAME, artifact_dir, build_mar, default_version, latest_run
+from stockcast.ops.layout import MODEL_NAME, ProjectLayout
+from stockcast.ops.packaging import artifact_dir, build_mar, default_version, latest_run
+
+LAYOUT = ProjectLayout(Path(__file__).resolve().parents[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,18 +25,20 @@ def main(argv: list[str] | None = None) -> int:
         nargs="?",
         help="training run directory holding artifact/ (default: the newest under outputs/train/runs)",
     )
-    parser.add_argument("--model-store", type=Path, default=Path("model_store"))
+    parser.add_argument("--model-store", type=Path, default=LAYOUT.model_store)
     parser.add_argument("--version", help="model version (default: when the weights were written)")
     parser.add_argument("--model-name", default=MODEL_NAME)
     args = parser.parse_args(argv)
-    args.run_dir = args.run_dir or latest_run()
+    args.run_dir = args.run_dir or latest_run(LAYOUT.runs_dir)
     if args.run_dir is None:
         print("error: no trained run under outputs/train/runs/ (run `make train`)", file=sys.stderr)
         return 2
     try:
         artifact = artifact_dir(args.run_dir)
         version = args.version or default_version(artifact)
-        mar = build_mar(args.run_dir, args.model_store, version=version, model_name=args.model_name)
+        mar = build_mar(
+            LAYOUT, args.run_dir, args.model_store, version=version, model_name=args.model_name
+        )
     except (FileNotFoundError, ValueError, subprocess.CalledProcessError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -20,16 +20,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from stockcast.local_torchserve import REPO_ROOT, LocalTorchServe, Ports
-from stockcast.soak import kill_worker_under_load, soak
+from stockcast.ops.layout import MODEL_NAME, ProjectLayout
+from stockcast.ops.local_torchserve import LocalTorchServe, Ports
+from stockcast.ops.soak import kill_worker_under_load, soak
 
-SAMPLE = REPO_ROOT / "data" / "GOOG.csv"
-ROWS = 250
-
-
-def sample_body(rows: int = ROWS) -> bytes:
-    lines = SAMPLE.read_text().splitlines()
-    return ("\n".join([lines[0], *lines[-rows:]]) + "\n").encode()
+LAYOUT = ProjectLayout(Path(__file__).resolve().parents[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,16 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds excluded first")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--max-requests", type=int, default=1_000_000, help="hard bound")
-    parser.add_argument("--mar", type=Path, default=REPO_ROOT / "model_store" / "stockcast.mar")
+    parser.add_argument("--mar", type=Path, default=LAYOUT.model_store / f"{MODEL_NAME}.mar")
     parser.add_argument("--kill-worker", action="store_true", help="then SIGKILL a worker")
     args = parser.parse_args(argv)
     if not args.mar.is_file():
         parser.error(f"{args.mar} does not exist: run `make package` first")
 
-    body = sample_body()
+    body = LAYOUT.sample_upload()
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; {len(body)} B CSV")
     with tempfile.TemporaryDirectory(prefix="stockcast-soak-") as state:
-        server = LocalTorchServe.start(args.mar.parent, Path(state), ports=Ports.free())
+        server = LocalTorchServe.start(LAYOUT, args.mar.parent, Path(state), ports=Ports.free())
         try:
             report = soak(
                 server, body, args.duration, args.concurrency, args.warmup, args.max_requests

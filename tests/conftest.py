@@ -9,7 +9,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-from stockcast.local_torchserve import (
+from stockcast.ops.layout import ProjectLayout
+from stockcast.ops.local_torchserve import (
     LocalTorchServe,
     Ports,
     free_port,
@@ -17,12 +18,13 @@ from stockcast.local_torchserve import (
     start_page_server,
     stop_process_group,
 )
-from stockcast.packaging import build_mar
-from stockcast.training import register_resolvers, train
+from stockcast.ops.packaging import build_mar
+from stockcast.training.run import register_resolvers, train
 
 ROOT = Path(__file__).resolve().parents[1]
+LAYOUT = ProjectLayout(ROOT)
 CONF_DIR = ROOT / "conf"
-SAMPLE_CSV = ROOT / "data" / "GOOG.csv"
+SAMPLE_CSV = LAYOUT.sample_csv
 
 register_resolvers()
 
@@ -58,6 +60,28 @@ def compose_train_cfg(output_dir: Path, *overrides: str) -> DictConfig:
     return cfg
 
 
+def _assert_same_forecast(got: object, expected: object) -> None:
+    if isinstance(expected, dict):
+        assert isinstance(got, dict) and got.keys() == expected.keys()
+        for key in expected:
+            _assert_same_forecast(got[key], expected[key])
+    elif isinstance(expected, list):
+        assert isinstance(got, list) and len(got) == len(expected)
+        for item, want in zip(got, expected, strict=True):
+            _assert_same_forecast(item, want)
+    elif isinstance(expected, float):
+        assert got == pytest.approx(expected, rel=1e-9)
+    else:
+        assert got == expected
+
+
+@pytest.fixture(scope="session")
+def assert_same_forecast() -> Callable[[object, object], None]:
+    """Equal forecast JSON, floats to 1e-9 relative: float32 matrix kernels round differently
+    with the batch size, and requests that share a batch see batches of varying size."""
+    return _assert_same_forecast
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One short real training on the bundled sample; its run directory holds `artifact/`."""
@@ -72,14 +96,16 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def packaged_mar(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`stockcast.mar` built from the session's trained run, alone in a fresh model store."""
-    return build_mar(trained_run, tmp_path_factory.mktemp("model_store"))
+    return build_mar(LAYOUT, trained_run, tmp_path_factory.mktemp("model_store"))
 
 
 @pytest.fixture(scope="session")
 def upload_page_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """web/ served on a free loopback port, as `make run` serves it on 8090."""
     port = free_port()
-    process = start_page_server(port, tmp_path_factory.mktemp("upload_page") / "web.log")
+    process = start_page_server(
+        LAYOUT.web_dir, port, tmp_path_factory.mktemp("upload_page") / "web.log"
+    )
     yield port
     stop_process_group(process.pid)
     process.wait(timeout=30)
@@ -96,6 +122,7 @@ def torchserve(
     `worker_pids()` and `log_dir`.
     """
     server = LocalTorchServe.start(
+        LAYOUT,
         packaged_mar.parent,
         tmp_path_factory.mktemp("torchserve"),
         ports=Ports.free(),

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yfinance as yf
 
+from stockcast.data.market_data import cache_path, load_prices, normalise_yfinance, write_csv_atomic
+from stockcast.data.validation import COLUMNS, read_ohlcv_csv
 from stockcast.errors import DataSourceError, DataValidationError
-from stockcast.market_data import cache_path, load_prices, normalise_yfinance, write_csv_atomic
-from stockcast.validation import COLUMNS, read_ohlcv_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from stockcast.data.validation import COLUMNS, read_ohlcv_csv
 from stockcast.errors import DataValidationError
-from stockcast.validation import COLUMNS, read_ohlcv_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_ROWS = [

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
-from stockcast.datamodule import StockDataModule
-from stockcast.forecaster import Forecaster, future_dates
-from stockcast.validation import read_ohlcv_csv
+from stockcast.data.validation import read_ohlcv_csv
+from stockcast.model.forecaster import Forecaster, future_dates
+from stockcast.training.datamodule import StockDataModule
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "GOOG.csv"
 

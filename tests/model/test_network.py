@@ -6,8 +6,8 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
-from stockcast.module import ForecastModule
-from stockcast.network import LSTMNet
+from stockcast.model.network import LSTMNet
+from stockcast.training.lightning_module import ForecastModule
 
 
 def test_output_shape_follows_horizon():

@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,16 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-import yaml
 
-from stockcast.local_torchserve import Ports, free_port, read_properties, stop_process_group
+from stockcast.ops.layout import ProjectLayout
+from stockcast.ops.local_torchserve import Ports, free_port, read_properties, stop_process_group
+from stockcast.ops.prometheus import LocalPrometheus, scrape_config
 
 ROOT = Path(__file__).resolve().parents[2]
+LAYOUT = ProjectLayout(ROOT)
 DASHBOARD_DIR = ROOT / "monitoring" / "grafana" / "dashboards"
-LOCAL_PROMETHEUS_CONFIG = ROOT / "monitoring" / "prometheus" / "prometheus.local.yml"
 CONTAINER_CONFIG = ROOT / "docker" / "config.properties"
-METRICS_CONFIG = ROOT / "serving" / "metrics.yaml"
+METRICS_CONFIG = LAYOUT.metrics_config
 # Grafana's built-in range variables; the dashboards may use these and nothing else.
 GRAFANA_RANGE_VARIABLE = re.compile(r"\$(__rate_interval|__interval|__range)\b")
 
@@ -94,102 +94,12 @@ def panel_queries(
 # --- Prometheus ---------------------------------------------------------------------------------
 
 
-def scrape_config_for_test(torchserve_target: str, listen: str, interval: str) -> dict[str, Any]:
-    """prometheus.local.yml, changed only where a test must: targets, intervals, rule paths."""
-    config = yaml.safe_load(LOCAL_PROMETHEUS_CONFIG.read_text())
-    config["global"] = {"scrape_interval": interval, "evaluation_interval": interval}
-    rules_dir = LOCAL_PROMETHEUS_CONFIG.parent
-    config["rule_files"] = [str(rules_dir / pattern) for pattern in config["rule_files"]]
-    targets = {"torchserve": torchserve_target, "prometheus": listen}
-    for job in config["scrape_configs"]:
-        job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
-    return config
-
-
-class PrometheusServer:
-    """The Debian `prometheus` binary on a free loopback port, its storage in `workdir`."""
-
-    def __init__(self, workdir: Path, torchserve_target: str, interval: str = "1s") -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.config = scrape_config_for_test(torchserve_target, f"127.0.0.1:{self.port}", interval)
-        self.log = workdir / "prometheus.log"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 30) -> PrometheusServer:
-        binary = shutil.which("prometheus")
-        if binary is None:
-            raise RuntimeError("prometheus is not on PATH: `make system-deps` installs it")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        config_file = self.workdir / "prometheus.yml"
-        config_file.write_text(yaml.safe_dump(self.config))
-        with self.log.open("wb") as log:
-            self._process = subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={config_file}",
-                    f"--storage.tsdb.path={self.workdir / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            self.wait_for(self._ready, timeout, "Prometheus to become ready")
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
-
-    def _ready(self) -> bool:
-        if self._process is not None and self._process.poll() is not None:
-            raise RuntimeError(f"prometheus exited:\n{self.log.read_text()[-3000:]}")
-        try:
-            return requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    def wait_for(self, condition: Callable[[], object], timeout: float, what: str) -> None:
-        """Poll `condition()` until it is truthy; fail with Prometheus's log tail otherwise."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return
-            time.sleep(0.25)
-        raise TimeoutError(f"gave up waiting for {what} after {timeout}s:\n{self.log_tail()}")
-
-    def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
-
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        """Instant query at now: the result vector, empty when nothing matches."""
-        response = requests.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
-        body = response.json()
-        if body.get("status") != "success":
-            raise ValueError(f"{promql!r}: {body.get('errorType')}: {body.get('error')}")
-        return body["data"]["result"]
-
-    def alerts(self, state: str = "firing") -> list[dict[str, Any]]:
-        response = requests.get(f"{self.url}/api/v1/alerts", timeout=10)
-        return [a for a in response.json()["data"]["alerts"] if a["state"] == state]
-
-
-def running_prometheus(metrics_url: str, workdir: Path) -> Iterator[PrometheusServer]:
+def running_prometheus(metrics_url: str, workdir: Path) -> Iterator[LocalPrometheus]:
     """A Prometheus scraping `metrics_url` every second, once it has scraped it successfully."""
     target = urlsplit(metrics_url).netloc
-    server = PrometheusServer(workdir, target).start()
+    port = free_port()
+    config = scrape_config(LAYOUT, target, f"127.0.0.1:{port}", interval="1s")
+    server = LocalPrometheus(workdir, port, config).start()
     try:
         up = f'up{{job="torchserve", instance="{target}"}} == 1'
         server.wait_for(lambda: server.query(up), 30, f"a first successful scrape of {target}")
@@ -201,7 +111,7 @@ def running_prometheus(metrics_url: str, workdir: Path) -> Iterator[PrometheusSe
 @pytest.fixture(scope="module")
 def prometheus(
     torchserve: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrometheusServer]:
+) -> Iterator[LocalPrometheus]:
     """Prometheus watching the session's TorchServe (loopback config, token auth off)."""
     yield from running_prometheus(torchserve.metrics_url, tmp_path_factory.mktemp("prometheus"))
 
@@ -350,7 +260,7 @@ def model_api_torchserve(
 @pytest.fixture(scope="module")
 def container_prometheus(
     container_torchserve: ContainerTorchServe, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrometheusServer]:
+) -> Iterator[LocalPrometheus]:
     """Prometheus watching the container-config TorchServe, as the compose stack does."""
     workdir = tmp_path_factory.mktemp("container_prometheus")
     yield from running_prometheus(container_torchserve.metrics_url, workdir)

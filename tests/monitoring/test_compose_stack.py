@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from stockcast.local_torchserve import read_properties
+import stockcast
+from stockcast.ops.local_torchserve import read_properties
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "docker" / "Dockerfile").read_text()
@@ -101,6 +102,11 @@ def test_torchserve_is_built_here_and_health_checked(services: dict[str, Any]) -
     assert Path(torchserve["build"]["context"]) == ROOT
     assert "/usr/local/bin/healthcheck.py" in torchserve["healthcheck"]["test"]
     assert "COPY docker/healthcheck.py /usr/local/bin/healthcheck.py" in DOCKERFILE
+
+
+def test_the_image_is_tagged_with_the_package_version(services: dict[str, Any]) -> None:
+    """The version lives in `stockcast.__version__` (setup.cfg reads it); the tag must follow."""
+    assert services["torchserve"]["image"] == f"stockcast-torchserve:{stockcast.__version__}"
 
 
 def test_the_model_store_is_mounted_read_only_where_torchserve_looks(

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from stockcast.local_torchserve import read_properties
+from stockcast.ops.local_torchserve import read_properties
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = read_properties(ROOT / "docker" / "config.properties")

@@ -13,22 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from stockcast.local_torchserve import LocalTorchServe, Ports
+from stockcast.ops.layout import ProjectLayout
+from stockcast.ops.local_torchserve import LocalTorchServe, Ports
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "data" / "GOOG.csv"
-
-
-def sample_tail(rows: int) -> bytes:
-    """The header and the last `rows` rows of the bundled GOOG sample."""
-    lines = SAMPLE.read_text().splitlines()
-    return ("\n".join([lines[0], *lines[-rows:]]) + "\n").encode()
+LAYOUT = ProjectLayout(Path(__file__).resolve().parents[2])
 
 
 @pytest.fixture(scope="session")
 def load_csv() -> bytes:
-    """What the load tests send: 250 rows, as scripts/benchmark_serving.py does."""
-    return sample_tail(250)
+    """What the load tests send: the rows the soak and benchmark scripts send."""
+    return LAYOUT.sample_upload()
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +31,10 @@ def dedicated_torchserve(
 ) -> Iterator[LocalTorchServe]:
     """A second real TorchServe with the packaged model, for tests that load or kill workers."""
     server = LocalTorchServe.start(
-        packaged_mar.parent, tmp_path_factory.mktemp("dedicated_torchserve"), ports=Ports.free()
+        LAYOUT,
+        packaged_mar.parent,
+        tmp_path_factory.mktemp("dedicated_torchserve"),
+        ports=Ports.free(),
     )
     yield server
     server.stop()

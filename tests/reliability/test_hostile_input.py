@@ -18,7 +18,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stockcast.local_torchserve import LocalTorchServe
+from stockcast.ops.local_torchserve import LocalTorchServe
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -119,7 +119,7 @@ def test_the_archived_loader_refuses_weights_that_would_run_code(
     load = (
         "import sys; sys.path.insert(0, sys.argv[1]); import stockcast; "
         "assert stockcast.__file__.startswith(sys.argv[1]), stockcast.__file__; "
-        "from stockcast.forecaster import Forecaster; Forecaster.load(sys.argv[1])"
+        "from stockcast.model.forecaster import Forecaster; Forecaster.load(sys.argv[1])"
     )
     result = subprocess.run(
         [sys.executable, "-c", load, str(model_dir)], capture_output=True, text=True, timeout=120

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from stockcast.local_torchserve import LocalTorchServe, Ports
+from stockcast.ops.layout import ProjectLayout
+from stockcast.ops.local_torchserve import LocalTorchServe, Ports
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parents[2]
+LAYOUT = ProjectLayout(ROOT)
 
 
 def answers(server: LocalTorchServe, bodies: list[bytes]) -> list[tuple[int, bytes]]:
@@ -38,7 +40,9 @@ def test_a_restarted_server_gives_the_same_version_and_the_same_bytes(
     ]
     seen = []
     for run in ("before", "after"):
-        server = LocalTorchServe.start(packaged_mar.parent, tmp_path / run, ports=Ports.free())
+        server = LocalTorchServe.start(
+            LAYOUT, packaged_mar.parent, tmp_path / run, ports=Ports.free()
+        )
         try:
             seen.append((server.describe()["modelVersion"], answers(server, bodies)))
         finally:

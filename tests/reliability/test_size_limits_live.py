@@ -7,17 +7,20 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
+from pathlib import Path
 
 import psutil
 import pytest
 import requests
 
-from stockcast.local_torchserve import BASE_CONFIG, LocalTorchServe, read_properties
-from stockcast.upload_limits import MAX_ROWS
+from stockcast.ops.layout import ProjectLayout
+from stockcast.ops.local_torchserve import LocalTorchServe, read_properties
+from stockcast.serving.upload_limits import MAX_ROWS
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-MAX_REQUEST_SIZE = int(read_properties(BASE_CONFIG)["max_request_size"])
+LAYOUT = ProjectLayout(Path(__file__).resolve().parents[2])
+MAX_REQUEST_SIZE = int(read_properties(LAYOUT.serving_config)["max_request_size"])
 MiB = 1024 * 1024
 FIRST_DAY = date(1980, 1, 1)
 

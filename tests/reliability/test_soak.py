@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from stockcast.local_torchserve import LocalTorchServe
-from stockcast.soak import soak
+from stockcast.ops.local_torchserve import LocalTorchServe
+from stockcast.ops.soak import soak
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

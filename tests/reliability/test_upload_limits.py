@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from stockcast.forecaster import Forecaster
-from stockcast.service import RequestRejected, parse_request
-from stockcast.upload_limits import MAX_FIELDS, MAX_ROWS, shape_problem
+from stockcast.model.forecaster import Forecaster
+from stockcast.serving.service import RequestRejected, parse_request
+from stockcast.serving.upload_limits import MAX_FIELDS, MAX_ROWS, shape_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = b"Date,Open,High,Low,Close,Volume"

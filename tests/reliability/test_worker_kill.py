@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from stockcast.local_torchserve import LocalTorchServe
-from stockcast.soak import kill_worker_under_load
+from stockcast.ops.local_torchserve import LocalTorchServe
+from stockcast.ops.soak import kill_worker_under_load
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -16,23 +16,19 @@ import numpy as np
 import pytest
 import requests
 
-from stockcast.forecaster import Forecaster
+from stockcast.model.forecaster import Forecaster
+from stockcast.ops.layout import ProjectLayout
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "data" / "GOOG.csv"
+LAYOUT = ProjectLayout(ROOT)
 HEADER = "Date,Open,High,Low,Close,Volume"
-
-
-def sample_tail(rows: int) -> bytes:
-    lines = SAMPLE.read_text().splitlines()
-    return ("\n".join([lines[0], *lines[-rows:]]) + "\n").encode()
 
 
 def with_cell(row_from_end: int, column: str, value: str, rows: int = 60) -> bytes:
     """The last `rows` sample rows with one cell replaced."""
-    table = [line.split(",") for line in sample_tail(rows).decode().splitlines()]
+    table = [line.split(",") for line in LAYOUT.sample_upload(rows).decode().splitlines()]
     table[-row_from_end][table[0].index(column)] = value
     return ("\n".join(",".join(cells) for cells in table) + "\n").encode()
 
@@ -42,7 +38,9 @@ def post_csv(url: str, body: bytes, content_type: str = "text/csv") -> requests.
 
 
 def test_sample_csv_gets_a_forecast_with_model_provenance(torchserve, packaged_mar):
-    response = requests.put(torchserve.prediction_url, data=SAMPLE.read_bytes(), timeout=30)
+    response = requests.put(
+        torchserve.prediction_url, data=LAYOUT.sample_csv.read_bytes(), timeout=30
+    )
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json"
     result = response.json()
@@ -81,7 +79,7 @@ def test_sample_csv_gets_a_forecast_with_model_provenance(torchserve, packaged_m
 def test_every_upload_style_gets_the_same_forecast(
     torchserve, send: Callable[[str, bytes], requests.Response]
 ):
-    body = sample_tail(250)
+    body = LAYOUT.sample_upload(250)
     reference = post_csv(torchserve.prediction_url, body).json()
     response = send(torchserve.prediction_url, body)
     assert response.status_code == 200, response.text
@@ -128,7 +126,7 @@ BAD_REQUESTS = {
         "['Volume']",
     ),
     "misnamed column": (
-        sample_tail(60).replace(b"Close", b"Closing", 1),
+        LAYOUT.sample_upload(60).replace(b"Close", b"Closing", 1),
         "text/csv",
         400,
         "['Close']",
@@ -139,21 +137,21 @@ BAD_REQUESTS = {
     "negative price": (with_cell(2, "Close", "-5"), "text/csv", 422, "positive price"),
     "unparseable date": (with_cell(4, "Date", "31/31/2020"), "text/csv", 422, "unparseable date"),
     "duplicate date": (
-        sample_tail(60) + sample_tail(1).splitlines()[-1] + b"\n",
+        LAYOUT.sample_upload(60) + LAYOUT.sample_upload(1).splitlines()[-1] + b"\n",
         "text/csv",
         422,
         "duplicate dates",
     ),
-    "fewer rows than one window": (sample_tail(10), "text/csv", 422, "too few rows"),
+    "fewer rows than one window": (LAYOUT.sample_upload(10), "text/csv", 422, "too few rows"),
     "non-UTF-8 bytes": (
-        sample_tail(60).replace(b"Date", "Dáte".encode("latin-1"), 1),
+        LAYOUT.sample_upload(60).replace(b"Date", "Dáte".encode("latin-1"), 1),
         "text/csv",
         400,
         "not UTF-8",
     ),
-    "unknown content type": (sample_tail(60), "application/json", 415, "application/json"),
+    "unknown content type": (LAYOUT.sample_upload(60), "application/json", 415, "application/json"),
     "form-urlencoded (curl -d)": (
-        sample_tail(60),
+        LAYOUT.sample_upload(60),
         "application/x-www-form-urlencoded",
         415,
         "curl -d",
@@ -175,21 +173,23 @@ def test_bad_input_gets_its_own_4xx_json_and_the_worker_keeps_serving(
     assert set(error) == {"error", "detail"}
     assert says in error["detail"]
     assert sorted(torchserve.worker_pids()) == workers_before
-    assert post_csv(torchserve.prediction_url, sample_tail(60)).status_code == 200
+    assert post_csv(torchserve.prediction_url, LAYOUT.sample_upload(60)).status_code == 200
 
 
 def test_multipart_upload_without_a_data_or_file_field_is_refused(torchserve):
     response = requests.post(
-        torchserve.prediction_url, files={"csv": ("p.csv", sample_tail(60))}, timeout=30
+        torchserve.prediction_url, files={"csv": ("p.csv", LAYOUT.sample_upload(60))}, timeout=30
     )
     assert response.status_code == 400
     assert response.json()["error"] == "missing upload field"
 
 
-def test_concurrent_good_and_bad_requests_share_batches_and_each_gets_its_answer(torchserve):
-    good = sample_tail(250)
+def test_concurrent_good_and_bad_requests_share_batches_and_each_gets_its_answer(
+    torchserve, assert_same_forecast
+):
+    good = LAYOUT.sample_upload(250)
     expected = post_csv(torchserve.prediction_url, good).json()
-    bad = [(b"", 400), (with_cell(2, "Close", "-5"), 422), (sample_tail(10), 422)]
+    bad = [(b"", 400), (with_cell(2, "Close", "-5"), 422), (LAYOUT.sample_upload(10), 422)]
     requests_to_send = []
     for i in range(48):
         requests_to_send.append((good, 200) if i % 2 == 0 else bad[(i // 2) % len(bad)])
@@ -205,7 +205,7 @@ def test_concurrent_good_and_bad_requests_share_batches_and_each_gets_its_answer
     for (_, status), response in zip(requests_to_send, responses, strict=True):
         assert response.status_code == status, response.text
         if status == 200:
-            assert response.json() == expected
+            assert_same_forecast(response.json(), expected)
         else:
             assert set(response.json()) == {"error", "detail"}
     batches = _scrape_total(torchserve.metrics_url, "stockcast_inference_duration_seconds_count")

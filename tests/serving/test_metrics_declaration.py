@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
 
-from stockcast.service import Outcome, RequestRejected
-from stockcast.serving_metrics import DECLARED, HandlerMetrics
+from stockcast.serving.prometheus_metrics import DECLARED, HandlerMetrics
+from stockcast.serving.service import Outcome, RequestRejected
 
 METRICS_YAML = Path(__file__).resolve().parents[2] / "serving" / "metrics.yaml"
 

@@ -6,29 +6,26 @@ from pathlib import Path
 
 import pytest
 
+from stockcast.data.validation import read_ohlcv_csv
 from stockcast.errors import DataValidationError
-from stockcast.forecaster import Forecaster
-from stockcast.service import (
+from stockcast.model.forecaster import Forecaster
+from stockcast.ops.layout import ProjectLayout
+from stockcast.serving.service import (
     RequestRejected,
     extract_csv,
     forecast_batch,
     parse_request,
     rejection_for,
 )
-from stockcast.validation import read_ohlcv_csv
 
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "GOOG.csv"
+LAYOUT = ProjectLayout(Path(__file__).resolve().parents[2])
+SAMPLE = LAYOUT.sample_csv
 HEADER = "Date,Open,High,Low,Close,Volume"
 
 
 @pytest.fixture(scope="module")
 def forecaster(trained_run: Path) -> Forecaster:
     return Forecaster.load(trained_run / "artifact")
-
-
-def sample_tail(rows: int) -> bytes:
-    lines = SAMPLE.read_text().splitlines()
-    return ("\n".join([lines[0], *lines[-rows:]]) + "\n").encode()
 
 
 @pytest.mark.parametrize("content_type", [None, "text/csv", "text/csv; charset=utf-8", "TEXT/CSV"])
@@ -89,12 +86,15 @@ def test_every_validation_failure_maps_to_a_status_and_a_metric_reason(body, sta
     assert rejection.body == {"error": rejection.error, "detail": str(caught.value)}
 
 
-def test_a_batch_forecasts_the_good_requests_and_passes_rejections_through(forecaster):
-    good = parse_request(forecaster, {"body": sample_tail(250)}, "text/csv")
+def test_a_batch_forecasts_the_good_requests_and_passes_rejections_through(
+    forecaster, assert_same_forecast
+):
+    good = parse_request(forecaster, {"body": LAYOUT.sample_upload(250)}, "text/csv")
     rejected = RequestRejected(400, "not a CSV", "empty body", "empty_body")
     outcomes = forecast_batch(forecaster, [good, rejected, good])
     assert [outcome.status for outcome in outcomes] == [200, 400, 200]
-    assert outcomes[0].body == outcomes[2].body == forecaster.predict(good)
+    assert outcomes[0].body == outcomes[2].body
+    assert_same_forecast(outcomes[0].body, forecaster.predict(good))
     assert outcomes[1].body == {"error": "not a CSV", "detail": "empty body"}
 
 
@@ -121,7 +121,7 @@ def test_a_multipart_request_without_parts_is_explained():
 
 
 def test_a_frame_the_model_cannot_forecast_fails_alone_with_a_json_500(forecaster):
-    good = parse_request(forecaster, {"body": sample_tail(250)}, "text/csv")
+    good = parse_request(forecaster, {"body": LAYOUT.sample_upload(250)}, "text/csv")
     broken = good.tail(5)  # skipped validation: shorter than one window
     outcomes = forecast_batch(forecaster, [good, broken])
     assert [outcome.status for outcome in outcomes] == [200, 500]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from stockcast.local_torchserve import page_url
+from stockcast.ops.local_torchserve import page_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,9 +9,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from stockcast.datamodule import StockDataModule
-from stockcast.module import ForecastModule
-from stockcast.training import train
+from stockcast.training.datamodule import StockDataModule
+from stockcast.training.lightning_module import ForecastModule
+from stockcast.training.run import train
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 

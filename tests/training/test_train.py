@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stockcast.training import train
+from stockcast.training.run import train
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_KEYS = {

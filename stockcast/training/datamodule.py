@@ -12,17 +12,17 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from stockcast.errors import DataValidationError
-from stockcast.features import RETURN_FEATURE, anchor_closes, compute_features
-from stockcast.market_data import load_prices
-from stockcast.scaling import Standardizer
-from stockcast.windows import (
+from stockcast.data.features import RETURN_FEATURE, anchor_closes, compute_features
+from stockcast.data.market_data import load_prices
+from stockcast.data.windows import (
     SplitBounds,
     cumulative_targets,
     sliding_windows,
     split_anchors,
     split_bounds,
 )
+from stockcast.errors import DataValidationError
+from stockcast.model.scaling import Standardizer
 
 SPLITS = ("train", "val", "test")
 

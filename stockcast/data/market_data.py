@@ -17,15 +17,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from stockcast.data.intervals import DAILY, is_intraday
+from stockcast.data.validation import COLUMNS, read_ohlcv_csv, validate_ohlcv
 from stockcast.errors import DataSourceError, DataValidationError
-from stockcast.validation import COLUMNS, read_ohlcv_csv, validate_ohlcv
 
 Downloader = Callable[..., pd.DataFrame]
 
 
-def cache_path(data_dir: str | Path, ticker: str, interval: str = "1d") -> Path:
+def cache_path(data_dir: str | Path, ticker: str, interval: str = DAILY) -> Path:
     """Where the CSV for `ticker` lives; daily data keeps the plain `<TICKER>.csv` name."""
-    suffix = "" if interval == "1d" else f"_{interval}"
+    suffix = "" if interval == DAILY else f"_{interval}"
     return Path(data_dir) / f"{ticker.upper()}{suffix}.csv"
 
 
@@ -34,7 +35,7 @@ def load_prices(
     data_dir: str | Path = "data",
     start: str | None = None,
     end: str | None = None,
-    interval: str = "1d",
+    interval: str = DAILY,
     refresh: bool = False,
     min_rows: int = 1,
     downloader: Downloader | None = None,
@@ -75,7 +76,7 @@ def download(
     ticker: str,
     start: str | None = None,
     end: str | None = None,
-    interval: str = "1d",
+    interval: str = DAILY,
     downloader: Downloader | None = None,
 ) -> pd.DataFrame:
     """Download with `yf.download` and normalise its frame to the CSV schema."""
@@ -102,7 +103,7 @@ def download(
     return normalise_yfinance(raw, ticker, interval)
 
 
-def normalise_yfinance(raw: pd.DataFrame, ticker: str, interval: str = "1d") -> pd.DataFrame:
+def normalise_yfinance(raw: pd.DataFrame, ticker: str, interval: str = DAILY) -> pd.DataFrame:
     """Turn a yfinance frame into Date,Open,High,Low,Close,Volume rows.
 
     Current yfinance returns MultiIndex columns (Price, Ticker) and a tz-aware index named Date
@@ -117,7 +118,7 @@ def normalise_yfinance(raw: pd.DataFrame, ticker: str, interval: str = "1d") -> 
         raise DataSourceError(f"yfinance frame for {ticker} lacks columns {missing}")
     frame = frame[list(COLUMNS[1:])].dropna(subset=["Close"])
     index = pd.DatetimeIndex(frame.index)
-    if interval.endswith(("d", "wk", "mo")):
+    if not is_intraday(interval):
         dates = index.tz_localize(None) if index.tz is not None else index
         date_text = dates.strftime("%Y-%m-%d")
     else:

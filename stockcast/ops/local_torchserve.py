@@ -24,12 +24,9 @@ from pathlib import Path
 
 import psutil
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-BASE_CONFIG = REPO_ROOT / "serving" / "config.properties"
-LOG_CONFIG = REPO_ROOT / "serving" / "log4j2.xml"
-WEB_DIR = REPO_ROOT / "web"
+from stockcast.ops.layout import MODEL_NAME, ProjectLayout
+
 PAGE = "upload.html"
-MODEL_NAME = "stockcast"
 HOST = "127.0.0.1"
 
 
@@ -110,6 +107,7 @@ class LocalTorchServe:
     @classmethod
     def start(
         cls,
+        layout: ProjectLayout,
         model_store: Path,
         state_dir: Path,
         ports: Ports | None = None,
@@ -126,7 +124,7 @@ class LocalTorchServe:
         (state_dir / "tmp").mkdir(parents=True, exist_ok=True)
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         config = write_config(
-            state_dir / "config.properties", ports, Path(model_store), cors_origin
+            layout, state_dir / "config.properties", ports, Path(model_store), cors_origin
         )
         env = {
             **os.environ,
@@ -145,13 +143,13 @@ class LocalTorchServe:
                     "--ts-config",
                     str(config),
                     "--log-config",
-                    str(LOG_CONFIG),
+                    str(layout.log_config),
                     "--model-store",
                     str(Path(model_store).resolve()),
                     "--models",
                     f"{model_name}={model_name}.mar",
                 ],
-                cwd=REPO_ROOT,
+                cwd=layout.root,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -213,8 +211,8 @@ class LocalTorchServe:
         return "\n".join(chunks) or f"(no logs in {self.log_dir})"
 
 
-def start_page_server(port: int, log_file: Path) -> subprocess.Popen:
-    """Serve web/ on loopback with the standard library's static file server (own session)."""
+def start_page_server(web_dir: Path, port: int, log_file: Path) -> subprocess.Popen:
+    """Serve `web_dir` (the checkout's web/) on loopback with the standard library's static file server (own session)."""
     if port_in_use(port):
         raise RuntimeError(f"port {port} on {HOST} is taken by another process")
     with open(log_file, "ab") as log:
@@ -227,7 +225,7 @@ def start_page_server(port: int, log_file: Path) -> subprocess.Popen:
                 "--bind",
                 HOST,
                 "--directory",
-                WEB_DIR,
+                str(web_dir),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -253,22 +251,28 @@ def page_origin(port: int) -> str:
 
 
 def write_config(
-    destination: Path, ports: Ports, model_store: Path, cors_origin: str | None
+    layout: ProjectLayout,
+    destination: Path,
+    ports: Ports,
+    model_store: Path,
+    cors_origin: str | None,
 ) -> Path:
     """serving/config.properties with this instance's addresses and absolute paths."""
-    properties = read_properties(BASE_CONFIG)
+    properties = read_properties(layout.serving_config)
     properties.update(
         inference_address=f"http://{HOST}:{ports.inference}",
         management_address=f"http://{HOST}:{ports.management}",
         metrics_address=f"http://{HOST}:{ports.metrics}",
         grpc_inference_port=str(ports.grpc_inference),
         grpc_management_port=str(ports.grpc_management),
-        metrics_config=str((REPO_ROOT / properties["metrics_config"]).resolve()),
+        metrics_config=str((layout.root / properties["metrics_config"]).resolve()),
         model_store=str(model_store.resolve()),
     )
     if cors_origin:
         properties["cors_allowed_origin"] = cors_origin
-    lines = [f"# generated from {BASE_CONFIG}"] + [f"{k}={v}" for k, v in properties.items()]
+    lines = [f"# generated from {layout.serving_config}"] + [
+        f"{k}={v}" for k, v in properties.items()
+    ]
     destination.write_text("\n".join(lines) + "\n")
     return destination
 

@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 from ts.metrics.metric_type_enum import MetricTypes
 
-from stockcast.service import Outcome
+from stockcast.serving.service import Outcome
 
 INFERENCE_DURATION = "stockcast_inference_duration_seconds"
 PREDICTIONS = "stockcast_predictions"

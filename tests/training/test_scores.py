@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stockcast.calibration import conformal_quantile, fit_calibration
-from stockcast.metrics import (
+from stockcast.model.calibration import conformal_quantile, fit_calibration
+from stockcast.training.scores import (
     directional_accuracy,
     forecast_report,
     naive_forecast,

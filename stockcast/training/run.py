@@ -12,16 +12,15 @@ import numpy as np
 from lightning.pytorch.callbacks import Callback, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.calibration import fit_calibration, window_volatility
-from stockcast.datamodule import SplitArrays, StockDataModule
-from stockcast.features import RETURN_FEATURE
-from stockcast.forecaster import Forecaster, network_returns
-from stockcast.metrics import forecast_report
-from stockcast.network import LSTMNet
-from stockcast.report import plot_forecast, print_table, write_metrics
+from stockcast.data.features import RETURN_FEATURE
+from stockcast.model.calibration import fit_calibration, window_volatility
+from stockcast.model.forecaster import ARTIFACT_DIR, Forecaster, network_returns
+from stockcast.model.network import LSTMNet
+from stockcast.training.datamodule import SplitArrays, StockDataModule
+from stockcast.training.report import plot_forecast, print_table, write_metrics
+from stockcast.training.scores import forecast_report
 
 log = logging.getLogger(__name__)
-ARTIFACT_DIR = "artifact"
 
 
 def train(cfg: DictConfig) -> dict[str, float]:

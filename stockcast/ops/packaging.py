@@ -2,8 +2,9 @@
 
 The archive is self-contained and pickle-free: `weights.pt` (a state_dict, loaded with
 `weights_only=True`) and `forecaster.json` (settings, scaler, calibration, training range) from
-the run's `artifact/`, the handler, a copy of the `stockcast` package it imports (so the archive
-keeps serving as trained after this repository changes), the model-config YAML (workers,
+the run's `artifact/`, the handler, a copy of the part of the `stockcast` package a worker imports
+(`data`, `model`, `serving`: the archive keeps serving as trained after this repository changes,
+and carries nothing that needs Lightning, Hydra or the ops tooling), the model-config YAML (workers,
 batching, timeout) and the metrics YAML it emits against. torch-model-archiver stages files in
 `$TMPDIR/<model name>`, so each build gets a private TMPDIR and concurrent builds cannot collide.
 """
@@ -19,20 +20,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import stockcast
-from stockcast.forecaster import SPEC_FILE, WEIGHTS_FILE, Forecaster
+from stockcast.model.forecaster import ARTIFACT_DIR, SPEC_FILE, WEIGHTS_FILE, Forecaster
+from stockcast.ops.layout import MODEL_NAME, ProjectLayout
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-RUNS_DIR = REPO_ROOT / "outputs" / "train" / "runs"  # where `python train.py` puts runs
-HANDLER = REPO_ROOT / "handlers" / "stockcast_handler.py"
-MODEL_CONFIG = REPO_ROOT / "serving" / "model-config.yaml"
-METRICS_CONFIG = REPO_ROOT / "serving" / "metrics.yaml"
-MODEL_NAME = "stockcast"
-# where training writes the serving artifact (stockcast.training.ARTIFACT_DIR; not imported here
-# because that module pulls in Lightning and Hydra, seconds of start-up for a packaging CLI)
-ARTIFACT_DIR = "artifact"
+# What a TorchServe worker imports: the archive carries these subpackages and nothing else
+# (training and ops pull in Lightning, Hydra, sklearn, matplotlib and requests, which the
+# serving image does not install).
+SERVED_SUBPACKAGES = ("data", "model", "serving")
+SERVED_MODULES = ("__init__.py", "errors.py")
+# data/ modules a worker never runs: downloading and caching market data (yfinance) is training's
+NOT_SERVED = ("market_data.py",)
 
 
-def latest_run(runs_dir: Path = RUNS_DIR) -> Path | None:
+def latest_run(runs_dir: Path) -> Path | None:
     """The newest run directory (names are timestamps) that holds a serving artifact."""
     runs = sorted(
         weights.parent.parent for weights in runs_dir.glob(f"*/{ARTIFACT_DIR}/{WEIGHTS_FILE}")
@@ -59,6 +59,7 @@ def default_version(artifact: Path) -> str:
 
 
 def build_mar(
+    layout: ProjectLayout,
     run_dir: str | Path,
     model_store: str | Path,
     version: str | None = None,
@@ -72,7 +73,7 @@ def build_mar(
     with tempfile.TemporaryDirectory(prefix="stockcast-mar-") as scratch:
         extra = Path(scratch) / "extra"
         _copy_package(extra / "stockcast")
-        for source in (artifact / WEIGHTS_FILE, artifact / SPEC_FILE, METRICS_CONFIG):
+        for source in (artifact / WEIGHTS_FILE, artifact / SPEC_FILE, layout.metrics_config):
             shutil.copy2(source, extra / source.name)
         archiver_tmp = Path(scratch) / "tmp"
         archiver_tmp.mkdir()
@@ -84,11 +85,11 @@ def build_mar(
                 "--version",
                 version or default_version(artifact),
                 "--handler",
-                str(HANDLER),
+                str(layout.handler),
                 "--extra-files",
                 str(extra),  # a directory: its contents land at the archive root
                 "--config-file",
-                str(MODEL_CONFIG),
+                str(layout.model_config),
                 "--runtime",
                 "python",
                 "--archive-format",
@@ -104,6 +105,11 @@ def build_mar(
 
 
 def _copy_package(destination: Path) -> None:
-    """The package's Python sources only: no bytecode caches, no editable-install metadata."""
+    """The served part of the package, Python sources only (no bytecode, no install metadata)."""
     source = Path(stockcast.__file__).resolve().parent
-    shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", *NOT_SERVED)
+    destination.mkdir(parents=True)
+    for name in SERVED_MODULES:
+        shutil.copy2(source / name, destination / name)
+    for name in SERVED_SUBPACKAGES:
+        shutil.copytree(source / name, destination / name, ignore=ignore)

@@ -18,10 +18,10 @@ from typing import Any
 
 import pandas as pd
 
+from stockcast.data.validation import read_ohlcv_csv
 from stockcast.errors import DataValidationError
-from stockcast.forecaster import Forecaster
-from stockcast.upload_limits import shape_problem
-from stockcast.validation import read_ohlcv_csv
+from stockcast.model.forecaster import Forecaster
+from stockcast.serving.upload_limits import shape_problem
 
 UPLOAD_FIELDS = ("data", "file")
 RAW_BODY_FIELD = "body"  # the parameter name TorchServe gives a non-form request body
@@ -152,6 +152,22 @@ def parse_request(
         return read_ohlcv_csv(source, min_rows=forecaster.min_rows)
     except DataValidationError as error:
         raise rejection_for(error) from None
+
+
+def answer_batch(
+    forecaster: Forecaster, requests: Sequence[tuple[Mapping[str, Any], str | None]]
+) -> list[Outcome]:
+    """Parse each `(fields, content_type)` request, then forecast all good ones in one pass.
+
+    The one entry point for a batch: the TorchServe handler and the benchmarks call this.
+    """
+    parsed: list[pd.DataFrame | RequestRejected] = []
+    for fields, content_type in requests:
+        try:
+            parsed.append(parse_request(forecaster, fields, content_type))
+        except RequestRejected as rejection:
+            parsed.append(rejection)
+    return forecast_batch(forecaster, parsed)
 
 
 def forecast_batch(

@@ -16,12 +16,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from stockcast.calibration import Calibration, horizon_scale, window_volatility
-from stockcast.features import FEATURE_NAMES, RETURN_FEATURE, compute_features
-from stockcast.network import LSTMNet
-from stockcast.scaling import Standardizer
-from stockcast.windows import sliding_windows
+from stockcast.data.features import FEATURE_NAMES, RETURN_FEATURE, compute_features
+from stockcast.data.intervals import DAILY, bar_step
+from stockcast.data.windows import sliding_windows
+from stockcast.model.calibration import Calibration, horizon_scale, window_volatility
+from stockcast.model.network import LSTMNet
+from stockcast.model.scaling import Standardizer
 
+ARTIFACT_DIR = "artifact"  # a training run's subdirectory that holds the two files below
 WEIGHTS_FILE = "weights.pt"
 SPEC_FILE = "forecaster.json"
 
@@ -53,7 +55,7 @@ class Forecaster:
         scaler: Standardizer,
         calibration: Calibration,
         window: int,
-        interval: str = "1d",
+        interval: str = DAILY,
         info: dict | None = None,
     ) -> None:
         self.net = net.eval()
@@ -184,27 +186,9 @@ def network_returns(net: LSTMNet, scaler: Standardizer, windows: np.ndarray) -> 
 
 def future_dates(last: pd.Timestamp, interval: str, horizon: int) -> list[pd.Timestamp]:
     """The next `horizon` bar times: business days for daily data (no holiday calendar)."""
-    if interval == "1d":
+    if interval == DAILY:
         return list(pd.bdate_range(last + pd.offsets.BDay(1), periods=horizon))
     return [last + bar_step(interval) * k for k in range(1, horizon + 1)]
-
-
-def bar_step(interval: str) -> pd.DateOffset | pd.Timedelta:
-    """yfinance interval strings ('1h', '15m', '5d', '1wk', '3mo') as a pandas step."""
-    count, unit = (
-        int("".join(ch for ch in interval if ch.isdigit()) or 1),
-        interval.lstrip("0123456789"),
-    )
-    steps = {
-        "m": pd.Timedelta(minutes=count),
-        "h": pd.Timedelta(hours=count),
-        "d": pd.Timedelta(days=count),
-        "wk": pd.DateOffset(weeks=count),
-        "mo": pd.DateOffset(months=count),
-    }
-    if unit not in steps:
-        raise ValueError(f"unknown interval {interval!r}: use e.g. 1d, 1h, 15m, 1wk, 1mo")
-    return steps[unit]
 
 
 def _iso(ts: pd.Timestamp) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 import psutil
 import requests
 
-from stockcast.local_torchserve import LocalTorchServe
+from stockcast.ops.local_torchserve import LocalTorchServe
 
 WINDOW_S = 10.0  # the early and late windows whose p95 latencies are compared
 

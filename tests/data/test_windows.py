@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from stockcast.datamodule import StockDataModule
+from stockcast.data.features import RETURN_FEATURE, compute_features
+from stockcast.data.windows import cumulative_targets, sliding_windows, split_anchors, split_bounds
 from stockcast.errors import DataValidationError
-from stockcast.features import RETURN_FEATURE, compute_features
-from stockcast.scaling import Standardizer
-from stockcast.windows import cumulative_targets, sliding_windows, split_anchors, split_bounds
+from stockcast.model.scaling import Standardizer
+from stockcast.training.datamodule import StockDataModule
 
 ROOT = Path(__file__).resolve().parents[2]
 

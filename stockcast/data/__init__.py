@@ -1,0 +1,1 @@
+"""Market data: download and cache, validation, features and windows (shared by training and serving)."""

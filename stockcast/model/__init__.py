@@ -1,0 +1,1 @@
+"""The inference artifact: network, scaling, calibration and the `Forecaster` (torch, NumPy and pandas only)."""

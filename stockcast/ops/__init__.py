@@ -1,0 +1,1 @@
+"""Operating the service: packaging archives, the local TorchServe/Prometheus stack, soak and benchmarks."""
