@@ -14,7 +14,7 @@ import yaml
 COLUMNS = (
     ("test/mae", "MAE $", "{:.3f}"),
     ("test/naive_mae", "naive MAE $", "{:.3f}"),
-    ("test/mase", "MASE", "{:.4f}"),
+    ("test/rel_mae", "rel. MAE", "{:.4f}"),
     ("test/rmse", "RMSE $", "{:.3f}"),
     ("test/naive_rmse", "naive RMSE $", "{:.3f}"),
     ("test/mape", "MAPE %", "{:.3f}"),

@@ -44,15 +44,19 @@ def mean_width(last_close: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> 
 def directional_accuracy(
     last_close: np.ndarray, actual: np.ndarray, point: np.ndarray
 ) -> float | None:
-    """Share of (day, step) pairs where the forecast moves the same way as the actual.
+    """Share of (day, step) pairs where the forecast moves the same way as the actual, over the
+    pairs where the forecast calls a direction and the close moved.
 
     None when the point forecast equals the last close everywhere: a forecast with no direction
-    has no directional accuracy, and 0 would read as always wrong.
+    has no directional accuracy, and 0 would read as always wrong. Likewise a day on which the
+    served forecast is the naive one (a refit whose shrink is 0) calls nothing and is left out.
     """
     called = np.sign(point - last_close[:, None])  # [n, H]
-    if not np.any(called):
+    moved = np.sign(actual - last_close[:, None])  # [n, H]
+    judged = (called != 0) & (moved != 0)
+    if not np.any(judged):
         return None
-    return float(np.mean(called == np.sign(actual - last_close[:, None])))
+    return float(np.mean(called[judged] == moved[judged]))
 
 
 def score_method(

@@ -27,18 +27,25 @@ def cumulative_targets(log_close: torch.Tensor, horizon: int) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class SplitBounds:
-    """First row of validation and test targets (feature-row indices)."""
+    """First target row of each split after train (feature-row indices), in time order:
+    train | val (selection) | calib (conformal calibration) | test (scored)."""
 
     val_start: int
+    calib_start: int
     test_start: int
     n_rows: int
 
 
-def split_bounds(n_rows: int, val_fraction: float, test_fraction: float) -> SplitBounds:
-    """Test = the last `test_fraction` of rows, validation the `val_fraction` before it."""
+def split_bounds(
+    n_rows: int, val_fraction: float, calib_fraction: float, test_fraction: float
+) -> SplitBounds:
+    """Test = the last `test_fraction` of rows (0: none), calibration the `calib_fraction` before
+    it, validation the `val_fraction` before that; training is what remains at the start."""
     n_test = int(round(n_rows * test_fraction))
+    n_calib = int(round(n_rows * calib_fraction))
     n_val = int(round(n_rows * val_fraction))
-    return SplitBounds(n_rows - n_test - n_val, n_rows - n_test, n_rows)
+    test_start = n_rows - n_test
+    return SplitBounds(test_start - n_calib - n_val, test_start - n_calib, test_start, n_rows)
 
 
 def split_anchors(bounds: SplitBounds, window: int, horizon: int) -> dict[str, torch.Tensor]:
@@ -47,7 +54,8 @@ def split_anchors(bounds: SplitBounds, window: int, horizon: int) -> dict[str, t
     first_target, last_target = anchors + 1, anchors + horizon
     edges = {
         "train": (0, bounds.val_start),
-        "val": (bounds.val_start, bounds.test_start),
+        "val": (bounds.val_start, bounds.calib_start),
+        "calib": (bounds.calib_start, bounds.test_start),
         "test": (bounds.test_start, bounds.n_rows),
     }
     return {

@@ -1,5 +1,6 @@
-"""Post-hoc calibration on the validation split: shrinkage toward the naive forecast and a
-split-conformal prediction interval. Nothing here sees the test split.
+"""Post-hoc calibration: shrinkage toward the naive forecast, chosen on the selection split, and
+a split-conformal prediction interval, whose scores come from a calibration split that no fitting
+or selection saw (split-conformal coverage holds only then). Nothing here sees the test split.
 """
 
 from __future__ import annotations
@@ -88,6 +89,18 @@ def fit_calibration(
     paired = abs_errors - abs_errors[best]
     standard_error = paired.std(axis=1, ddof=1) / np.sqrt(paired.shape[1])
     shrink = float(SHRINK_GRID[np.flatnonzero(mae <= mae[best] + tolerance_se * standard_error)[0]])
-    scores = np.abs(actual_return - shrink * raw_return) / horizon_scale(sigma, raw_return.shape[1])
-    quantiles = tuple(conformal_quantile(scores[:, k], level) for k in range(scores.shape[1]))
+    quantiles = conformal_quantiles(raw_return, actual_return, sigma, shrink, level)
     return Calibration(shrink=shrink, level=level, quantiles=quantiles)
+
+
+def conformal_quantiles(
+    raw_return: np.ndarray,
+    actual_return: np.ndarray,
+    sigma: np.ndarray,
+    shrink: float,
+    level: float,
+) -> tuple[float, ...]:
+    """Per horizon step, the conformal quantile of |error| / (sigma * sqrt(k)) of the served
+    (shrunk) forecast. Pass rows that played no part in fitting or choosing `shrink`."""
+    scores = np.abs(actual_return - shrink * raw_return) / horizon_scale(sigma, raw_return.shape[1])
+    return tuple(conformal_quantile(scores[:, k], level) for k in range(scores.shape[1]))

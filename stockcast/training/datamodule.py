@@ -24,7 +24,7 @@ from stockcast.data.windows import (
 from stockcast.errors import DataValidationError
 from stockcast.model.scaling import Standardizer
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "calib", "test")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,10 @@ class SplitArrays:
 class StockDataModule(pl.LightningDataModule):
     """Daily OHLCV for one ticker as windowed tensors.
 
-    The scaler is fitted on training rows only; val and test are the most recent rows.
+    Four chronological splits: train (fitting), val (selection: early stopping, checkpoint, LR
+    schedule, sweeps, shrink), calib (the conformal band only: rows no fitting or selection saw)
+    and test (scored; `test_fraction=0` leaves none, for a model refit on all rows up to `end`).
+    The scaler is fitted on training rows only.
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class StockDataModule(pl.LightningDataModule):
         window: int = 30,
         horizon: int = 1,
         val_fraction: float = 0.15,
+        calib_fraction: float = 0.15,
         test_fraction: float = 0.15,
         batch_size: int = 64,
         num_workers: int = 0,
@@ -61,12 +65,16 @@ class StockDataModule(pl.LightningDataModule):
         super().__init__()
         if window < 2 or horizon < 1:
             raise DataValidationError(f"need window >= 2 and horizon >= 1, got {window}, {horizon}")
+        fractions = (val_fraction, calib_fraction, test_fraction)
         if not (
-            0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1
+            0 < val_fraction < 1
+            and 0 < calib_fraction < 1
+            and 0 <= test_fraction < 1
+            and sum(fractions) < 1
         ):
             raise DataValidationError(
-                f"val_fraction and test_fraction must be in (0, 1) with a sum below 1, "
-                f"got {val_fraction} and {test_fraction}"
+                "val_fraction and calib_fraction must be in (0, 1), test_fraction in [0, 1), "
+                f"with a sum below 1; got {val_fraction}, {calib_fraction} and {test_fraction}"
             )
         self.ticker, self.data_dir, self.start, self.end = (
             ticker.upper(),
@@ -76,7 +84,8 @@ class StockDataModule(pl.LightningDataModule):
         )
         self.interval, self.refresh = interval, refresh
         self.window, self.horizon = window, horizon
-        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.val_fraction, self.calib_fraction = val_fraction, calib_fraction
+        self.test_fraction = test_fraction
         self.batch_size, self.num_workers = batch_size, num_workers
         self.frame: pd.DataFrame | None = None
         self.scaler: Standardizer | None = None
@@ -87,11 +96,11 @@ class StockDataModule(pl.LightningDataModule):
     @property
     def min_rows(self) -> int:
         """Rows needed so that every split holds at least one sample."""
-        train_share = 1 - self.val_fraction - self.test_fraction
+        train_share = 1 - self.val_fraction - self.calib_fraction - self.test_fraction
+        held_out = [f for f in (self.val_fraction, self.calib_fraction, self.test_fraction) if f]
         need = max(
             (self.window + self.horizon) / train_share,
-            self.horizon / self.val_fraction,
-            self.horizon / self.test_fraction,
+            *(self.horizon / fraction for fraction in held_out),
         )
         return math.ceil(need) + 2
 
@@ -105,9 +114,11 @@ class StockDataModule(pl.LightningDataModule):
         frame = self._load(refresh=False)
         features = compute_features(frame)  # [N-1, F]
         closes = anchor_closes(frame)  # [N-1]
-        self.bounds = split_bounds(len(features), self.val_fraction, self.test_fraction)
+        self.bounds = split_bounds(
+            len(features), self.val_fraction, self.calib_fraction, self.test_fraction
+        )
         self._anchors = split_anchors(self.bounds, self.window, self.horizon)
-        empty = [name for name in SPLITS if len(self._anchors[name]) == 0]
+        empty = [name for name in self.splits if len(self._anchors[name]) == 0]
         if empty:
             raise DataValidationError(
                 f"{self.ticker}: {len(frame)} rows leave the {empty} split(s) empty with "
@@ -124,6 +135,11 @@ class StockDataModule(pl.LightningDataModule):
             self.datasets[name] = TensorDataset(
                 windows[anchors - self.window + 1], targets[anchors]
             )
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits this module holds: no test split when `test_fraction` is 0."""
+        return SPLITS if self.test_fraction > 0 else SPLITS[:-1]
 
     def split_arrays(self, split: str) -> SplitArrays:
         """Raw windows and price-unit truth of a split (for calibration and test metrics)."""
@@ -146,6 +162,10 @@ class StockDataModule(pl.LightningDataModule):
         first = self.frame["Date"].iloc[int(anchors[0]) + 2]
         last = self.frame["Date"].iloc[int(anchors[-1]) + 1 + self.horizon]
         return first.isoformat(), last.isoformat()
+
+    def load_frame(self) -> pd.DataFrame:
+        """The validated price rows this module would train on (downloaded when not cached)."""
+        return self._load(refresh=self.refresh)
 
     def _load(self, refresh: bool) -> pd.DataFrame:
         return load_prices(

@@ -31,10 +31,11 @@ def print_table(metrics: dict[str, float], title: str) -> None:
             f"{metrics[f'test/{name}']:.3f}",
             f"{metrics[f'test/naive_{name}']:.3f}",
         )
-    table.add_row("test MASE", f"{metrics['test/mase']:.4f}", "1.0000")
+    table.add_row("test MAE relative to naive", f"{metrics['test/rel_mae']:.4f}", "1.0000")
+    direction = metrics["test/directional_accuracy"]
     table.add_row(
         "directional accuracy",
-        f"{metrics['test/directional_accuracy']:.3f}",
+        "none (serves naive)" if direction is None else f"{direction:.3f}",
         f"always-up {metrics['test/up_share']:.3f}",
     )
     table.add_row(
@@ -42,6 +43,7 @@ def print_table(metrics: dict[str, float], title: str) -> None:
         f"{metrics['test/interval_coverage']:.3f}",
         "",
     )
+    table.add_row("  (on the calibration split)", f"{metrics['calib/interval_coverage']:.3f}", "")
     table.add_row("shrink toward naive (val)", f"{metrics['calibration/shrink']:.2f}", "")
     Console(width=100).print(table)
 

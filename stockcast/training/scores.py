@@ -22,16 +22,18 @@ def point_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]
 
 
 def directional_accuracy(
-    last_close: np.ndarray, actual: np.ndarray, predicted_return: np.ndarray
-) -> float:
-    """Share of first-step forecasts whose sign of change matches the real move.
+    last_close: np.ndarray, actual: np.ndarray, predicted: np.ndarray
+) -> float | None:
+    """Share of first-step served forecasts whose direction matches the real move.
 
-    `predicted_return` is the network's own log-return call (before shrinkage, which scales but
-    never flips it). Days with no real move are left out.
+    None when the served forecast never moves from the last close (a shrink of 0 serves the
+    naive forecast, which calls no direction). Days with no real move are left out.
     """
+    if np.all(predicted[:, 0] == last_close):
+        return None
     moved = actual[:, 0] != last_close
     real_up = actual[moved, 0] > last_close[moved]
-    called_up = predicted_return[moved, 0] > 0
+    called_up = predicted[moved, 0] > last_close[moved]
     return float(np.mean(real_up == called_up))
 
 
@@ -51,17 +53,18 @@ def forecast_report(
     last_close: np.ndarray,
     actual: np.ndarray,
     predicted: np.ndarray,
-    raw_return: np.ndarray,
     lower: np.ndarray,
     upper: np.ndarray,
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """All reported figures for one split: the model and the naive baseline side by side."""
     model = point_metrics(actual, predicted)
     naive = point_metrics(actual, naive_forecast(last_close, actual.shape[1]))
     report = {f"{prefix}/{name}": value for name, value in model.items()}
     report.update({f"{prefix}/naive_{name}": value for name, value in naive.items()})
-    report[f"{prefix}/mase"] = model["mae"] / naive["mae"]
-    report[f"{prefix}/directional_accuracy"] = directional_accuracy(last_close, actual, raw_return)
+    # MAE relative to naive's on the same days (not Hyndman's MASE, which scales by the
+    # in-sample naive MAE); called `mase` before 0.2.0
+    report[f"{prefix}/rel_mae"] = model["mae"] / naive["mae"]
+    report[f"{prefix}/directional_accuracy"] = directional_accuracy(last_close, actual, predicted)
     report[f"{prefix}/up_share"] = up_share(last_close, actual)
     report[f"{prefix}/interval_coverage"] = interval_coverage(actual, lower, upper)
     report[f"{prefix}/interval_width"] = float(np.mean(upper - lower))

@@ -34,24 +34,33 @@ def test_cumulative_targets_are_log_returns_from_the_anchor():
 @pytest.mark.parametrize("horizon", [1, 3, 7])
 @pytest.mark.parametrize("window", [5, 30])
 def test_no_target_row_falls_in_two_splits(window, horizon):
-    bounds = split_bounds(500, val_fraction=0.15, test_fraction=0.15)
+    bounds = split_bounds(500, val_fraction=0.15, calib_fraction=0.15, test_fraction=0.15)
     anchors = split_anchors(bounds, window, horizon)
     targets = {
         name: set((a + k).item() for a in split for k in range(1, horizon + 1))
         for name, split in anchors.items()
     }
-    assert not targets["train"] & targets["val"]
-    assert not targets["val"] & targets["test"]
-    assert not targets["train"] & targets["test"]
+    names = ["train", "val", "calib", "test"]
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            assert not targets[first] & targets[second], (first, second)
     assert max(targets["train"]) < bounds.val_start <= min(targets["val"])
-    assert max(targets["val"]) < bounds.test_start <= min(targets["test"])
+    assert max(targets["val"]) < bounds.calib_start <= min(targets["calib"])
+    assert max(targets["calib"]) < bounds.test_start <= min(targets["test"])
     assert max(targets["test"]) == 499  # the most recent row is tested, nothing is lost at the end
     assert min(anchors["test"]) == bounds.test_start - 1  # the first test target right after val
 
 
-def test_test_split_is_the_last_fifteen_percent():
-    bounds = split_bounds(1000, 0.15, 0.15)
-    assert (bounds.val_start, bounds.test_start) == (700, 850)
+def test_splits_run_train_val_calib_test_in_time_order():
+    bounds = split_bounds(1000, 0.15, 0.15, 0.15)
+    assert (bounds.val_start, bounds.calib_start, bounds.test_start) == (550, 700, 850)
+
+
+def test_a_refit_without_test_split_ends_its_calibration_at_the_last_row():
+    bounds = split_bounds(1000, 0.15, 0.15, 0.0)
+    anchors = split_anchors(bounds, window=30, horizon=1)
+    assert len(anchors["test"]) == 0
+    assert int(anchors["calib"][-1]) + 1 == 999
 
 
 def test_scaler_is_fitted_on_training_rows_only(make_cfg):
@@ -89,6 +98,6 @@ def test_too_short_series_says_how_many_rows_are_needed(tmp_path):
     (tmp_path / "TINY.csv").write_text("\n".join(lines[:41]))  # header + 40 rows
     datamodule = StockDataModule(ticker="TINY", data_dir=str(tmp_path))
     with pytest.raises(
-        DataValidationError, match=r"TINY.csv: too few rows .* got 40, need at least 47"
+        DataValidationError, match=r"TINY.csv: too few rows .* got 40, need at least 59"
     ):
         datamodule.setup()

@@ -58,5 +58,5 @@ def test_experiment_holds_only_deltas(make_cfg):
 
 def test_fast_dev_run_trains_and_evaluates(make_cfg, tmp_path):
     metrics = train(make_cfg("debug=fast"))
-    assert "test/mase" in metrics
+    assert "test/rel_mae" in metrics
     assert (tmp_path / "run" / "metrics.json").exists()

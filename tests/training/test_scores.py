@@ -30,19 +30,28 @@ def test_point_metrics_in_price_units():
     assert metrics == pytest.approx({"mae": 10.0, "rmse": 10.0, "mape": 7.5})
 
 
-def test_naive_model_has_mase_one_through_the_same_code():
+def test_naive_model_has_relative_mae_one_through_the_same_code():
     last, actual = random_walk()
     naive = naive_forecast(last, 1)
-    report = forecast_report("test", last, actual, naive, np.zeros((len(last), 1)), naive, naive)
-    assert report["test/mase"] == 1.0
+    report = forecast_report("test", last, actual, naive, naive, naive)
+    assert report["test/rel_mae"] == 1.0
     assert report["test/mae"] == report["test/naive_mae"]
 
 
-def test_direction_uses_the_models_call_and_up_share_is_its_baseline():
+def test_a_forecast_that_serves_naive_has_no_direction():
+    last, actual = random_walk()
+    naive = naive_forecast(last, 1)
+    assert (
+        forecast_report("test", last, actual, naive, naive, naive)["test/directional_accuracy"]
+        is None
+    )
+
+
+def test_direction_scores_the_served_forecast_and_up_share_is_its_baseline():
     last = np.array([10.0, 10.0, 10.0, 10.0])
     actual = np.array([[11.0], [9.0], [12.0], [10.0]])  # up, down, up, flat (left out)
-    called = np.array([[0.1], [0.1], [-0.1], [0.3]])
-    assert directional_accuracy(last, actual, called) == pytest.approx(1 / 3)
+    served = np.array([[10.1], [10.1], [9.9], [10.3]])
+    assert directional_accuracy(last, actual, served) == pytest.approx(1 / 3)
     assert up_share(last, actual) == pytest.approx(2 / 3)
 
 

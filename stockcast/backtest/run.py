@@ -1,0 +1,156 @@
+"""`run_backtest(cfg)`: every method on the same scored days, one table, backtest.json and a plot.
+
+The methods are the naive random walk with an empirical band, RiskMetrics EWMA, GARCH(1,1)-t and
+the project's model exactly as it is served (refit in process on a schedule, or a live endpoint
+with `backtest.endpoint=<url>`). Folds train in parallel worker processes (joblib); the GARCH
+references run meanwhile in this one, refit on their own schedule and filtered daily.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from omegaconf import DictConfig, OmegaConf
+
+from stockcast.backtest.references import (
+    MIN_GARCH_RETURNS,
+    Band,
+    ewma_band,
+    garch_band,
+    naive_band,
+)
+from stockcast.backtest.report import plot_backtest, print_backtest, write_json
+from stockcast.backtest.scores import diebold_mariano, interval_score, score_method
+from stockcast.backtest.walk_forward import (
+    BacktestError,
+    endpoint_band,
+    fit_and_forecast,
+    model_band,
+    plan_folds,
+    scored_origins,
+)
+
+log = logging.getLogger(__name__)
+METHODS = ("naive", "ewma", "garch", "model")
+
+
+def run_backtest(cfg: DictConfig) -> dict[str, Any]:
+    """Walk forward over the last `backtest.last_days` rows; write and return the report."""
+    started = time.perf_counter()
+    settings = cfg.backtest
+    unknown = sorted(set(settings.methods) - set(METHODS))
+    if unknown:
+        raise BacktestError(f"unknown backtest method(s) {unknown}; choose from {list(METHODS)}")
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    frame = datamodule.load_frame()
+    closes = frame["Close"].to_numpy(np.float64)
+    horizon, level = int(cfg.data.horizon), float(cfg.calibration.level)
+    min_history = max(settings.naive_lookback + horizon, MIN_GARCH_RETURNS + 1)
+    if "model" in settings.methods and not settings.endpoint:
+        refit = hydra.utils.instantiate(cfg.data, test_fraction=0.0)
+        min_history = max(min_history, refit.min_rows)
+    origins = scored_origins(len(frame), settings.last_days, horizon, min_history)
+
+    folds = plan_folds(origins, settings.refit_every)
+    pending = None
+    if "model" in settings.methods and not settings.endpoint:
+        log.info("refitting the model %d time(s), %d in parallel", len(folds), settings.n_jobs)
+        # worker processes have no Hydra runtime: each fold sets its own output directory
+        # before anything interpolates it (checkpoints, CSV logs)
+        plain = OmegaConf.to_container(cfg, resolve=False)
+        pending = Parallel(n_jobs=settings.n_jobs, return_as="generator")(
+            delayed(fit_and_forecast)(
+                plain, fold, frame, output_dir / "folds" / str(fold.number), settings.upload_rows
+            )
+            for fold in folds
+        )
+    bands = reference_bands(settings, closes, origins, horizon, level)
+    model_info: dict[str, Any] = {}
+    if pending is not None:
+        parts = list(pending)
+        bands["model"] = model_band("model", level, [part[:3] for part in parts])
+        model_info = {"folds": [part[3] for part in parts]}
+    elif "model" in settings.methods:
+        *band, served = endpoint_band(
+            settings.endpoint, frame, origins, settings.upload_rows, horizon
+        )
+        bands["model"] = model_band("model", level, [tuple(band)])
+        model_info = {"endpoint": settings.endpoint, "served": served}
+
+    report = score(frame, closes, origins, horizon, bands)
+    report.update(
+        ticker=datamodule.ticker,
+        horizon=horizon,
+        level=level,
+        refit_every=int(settings.refit_every),
+        upload_rows=int(settings.upload_rows),
+        model=model_info,
+        wall_seconds=round(time.perf_counter() - started, 1),
+    )
+    write_json(report, output_dir / "backtest.json")
+    plot_backtest(frame, origins, closes, bands, level, output_dir / "backtest.png")
+    print_backtest(report)
+    log.info("backtest written to %s", output_dir)
+    return report
+
+
+def reference_bands(
+    settings: DictConfig, closes: np.ndarray, origins: np.ndarray, horizon: int, level: float
+) -> dict[str, Band]:
+    """Naive always (it is the MAE yardstick), EWMA and GARCH when asked for."""
+    bands = {"naive": naive_band(closes, origins, horizon, level, settings.naive_lookback)}
+    if "ewma" in settings.methods:
+        bands["ewma"] = ewma_band(closes, origins, horizon, level, settings.ewma_lambda)
+    if "garch" in settings.methods:
+        bands["garch"] = garch_band(
+            closes, origins, horizon, level, settings.garch_refit_every, settings.garch_window
+        )
+    return bands
+
+
+def score(
+    frame: pd.DataFrame,
+    closes: np.ndarray,
+    origins: np.ndarray,
+    horizon: int,
+    bands: dict[str, Band],
+) -> dict[str, Any]:
+    """Scores per method on the same days, and Diebold-Mariano tests of the model."""
+    last_close = closes[origins]  # [n]
+    actual = closes[origins[:, None] + np.arange(1, horizon + 1)]  # [n, H]
+    naive_mae = float(np.mean(np.abs(bands["naive"].point - actual)))
+    methods = {
+        name: score_method(last_close, actual, band, naive_mae) for name, band in bands.items()
+    }
+    dates = frame["Date"]
+    report: dict[str, Any] = {
+        "days": len(origins),
+        "first_day": pd.Timestamp(dates.iloc[origins[0] + horizon]).date().isoformat(),
+        "last_day": pd.Timestamp(dates.iloc[origins[-1] + horizon]).date().isoformat(),
+        "methods": methods,
+        "tests": {},
+    }
+    if "model" in bands:
+        abs_error = {name: np.abs(bands[name].point - actual).mean(axis=1) for name in bands}
+        winkler = {
+            name: interval_score(actual, b.lower, b.upper, 1 - b.level).mean(axis=1)
+            for name, b in bands.items()
+        }
+        report["tests"]["model_vs_naive_abs_error"] = diebold_mariano(
+            abs_error["model"], abs_error["naive"], horizon
+        )
+        for reference in ("garch", "ewma", "naive"):
+            if reference in bands:
+                report["tests"][f"model_vs_{reference}_interval_score"] = diebold_mariano(
+                    winkler["model"], winkler[reference], horizon
+                )
+    return report

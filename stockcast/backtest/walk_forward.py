@@ -1,0 +1,179 @@
+"""Rolling-origin evaluation of the project's model: which days are scored, when it is refit, and
+the band it serves on each day, from an in-process refit or from a live endpoint.
+
+An origin `i` is a row position of the price frame: the forecast made there knows rows `..i`
+only and targets the closes of rows `i+1..i+H`. The model is refit every `refit_every` origins on
+everything up to the first origin of the block it then forecasts (its validation and calibration
+splits are the most recent rows of that history, never a scored day); `refit_every=0` fits once
+before the first scored day. Each day's forecast is what the service answers for an upload of the
+`upload_rows` rows up to that day.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from stockcast.backtest.references import Band
+from stockcast.errors import StockcastError
+from stockcast.model.forecaster import ARTIFACT_DIR, Forecaster
+
+
+class BacktestError(StockcastError):
+    """A backtest that cannot run as configured (too many days asked, an unknown method...)."""
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One refit: the model trained on rows up to `origins[0]` forecasts every origin here."""
+
+    number: int
+    origins: np.ndarray  # [m] row positions, ascending
+
+    @property
+    def fit_until(self) -> int:
+        """The last row the fold's model may learn from (its first origin)."""
+        return int(self.origins[0])
+
+
+def scored_origins(n_rows: int, last_days: int, horizon: int, min_history: int) -> np.ndarray:
+    """Origins whose H-step targets are the last `last_days` rows, each day scored once at
+    step H (steps before it are scored too, on the rows before).
+
+    Raises BacktestError when fewer than `min_history` rows would precede the first origin.
+    """
+    if last_days < 1:
+        raise BacktestError(f"backtest.last_days must be at least 1, got {last_days}")
+    first = n_rows - last_days - horizon
+    if first + 1 < min_history:
+        most = max(n_rows - horizon - min_history + 1, 0)
+        raise BacktestError(
+            f"backtest.last_days={last_days} leaves {max(first + 1, 0)} rows before the first "
+            f"scored day, and the methods need at least {min_history} (training and the 250-day "
+            f"reference windows); this series of {n_rows} rows allows backtest.last_days<={most}"
+        )
+    return np.arange(first, n_rows - horizon)
+
+
+def plan_folds(origins: np.ndarray, refit_every: int) -> list[Fold]:
+    """Consecutive blocks of `refit_every` origins (0: one block), each refit before its start."""
+    if refit_every < 0:
+        raise BacktestError(f"backtest.refit_every must be 0 (fit once) or more, got {refit_every}")
+    size = refit_every or len(origins)
+    return [
+        Fold(number, origins[start : start + size])
+        for number, start in enumerate(range(0, len(origins), size))
+    ]
+
+
+def fold_config(cfg: dict[str, Any], fold: Fold, dates: pd.Series, output_dir: Path) -> DictConfig:
+    """The training config of one refit, from the backtest's unresolved config: data up to the
+    fold's first origin, no test split, its own output directory, quiet."""
+    fold_cfg = OmegaConf.create(cfg)
+    fold_cfg.data.end = pd.Timestamp(dates.iloc[fold.fit_until]).isoformat()
+    fold_cfg.data.test_fraction = 0.0
+    fold_cfg.paths.output_dir = str(output_dir)
+    fold_cfg.trainer.default_root_dir = str(output_dir)
+    fold_cfg.trainer.enable_progress_bar = False
+    fold_cfg.trainer.enable_model_summary = False
+    if fold_cfg.get("callbacks"):
+        fold_cfg.callbacks.pop("rich_progress_bar", None)
+    fold_cfg.pop("backtest", None)
+    return fold_cfg
+
+
+def fit_and_forecast(
+    cfg: dict[str, Any], fold: Fold, frame: pd.DataFrame, output_dir: Path, upload_rows: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Refit on the fold's history, then serve every origin of the fold in process.
+
+    Runs in a worker process: imports training (Lightning, Hydra) only here, and uses one
+    intra-op thread so parallel folds do not fight over the cores.
+    """
+    import torch
+
+    from stockcast.training.run import register_resolvers, train
+
+    torch.set_num_threads(1)
+    register_resolvers()
+    train(fold_config(cfg, fold, frame["Date"], output_dir))
+    forecaster = Forecaster.load(output_dir / ARTIFACT_DIR)
+    point, lower, upper = served_band(forecaster, frame, fold.origins, upload_rows)
+    return point, lower, upper, {"fold": fold.number, **forecaster.info}
+
+
+def upload(frame: pd.DataFrame, origin: int, upload_rows: int) -> pd.DataFrame:
+    """The rows a user would send on the day of `origin`: the last `upload_rows` up to it."""
+    return frame.iloc[max(0, origin + 1 - upload_rows) : origin + 1].reset_index(drop=True)
+
+
+def served_band(
+    forecaster: Forecaster, frame: pd.DataFrame, origins: np.ndarray, upload_rows: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(point, lower, upper) [m, H] exactly as `Forecaster.predict_frames` answers the uploads."""
+    answers = forecaster.predict_frames([upload(frame, int(o), upload_rows) for o in origins])
+    return _stack(answers)
+
+
+def endpoint_band(
+    url: str,
+    frame: pd.DataFrame,
+    origins: np.ndarray,
+    upload_rows: int,
+    horizon: int,
+    concurrency: int = 4,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """POST each day's upload to a live prediction URL and collect what users receive."""
+
+    def post(origin: int) -> dict:
+        body = io.StringIO()
+        rows = upload(frame, origin, upload_rows).copy()
+        rows["Date"] = rows["Date"].map(lambda ts: pd.Timestamp(ts).isoformat())
+        rows.to_csv(body, index=False)
+        request = urllib.request.Request(
+            url, data=body.getvalue().encode(), headers={"Content-Type": "text/csv"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")[:300]
+            raise BacktestError(
+                f"{url} answered {error.code} for the upload ending "
+                f"{rows['Date'].iloc[-1]}: {detail}"
+            ) from None
+        except (urllib.error.URLError, OSError) as error:
+            raise BacktestError(f"cannot reach backtest.endpoint={url}: {error}") from None
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        answers = list(pool.map(post, [int(o) for o in origins]))
+    served = answers[0]["model"]
+    if int(served["horizon"]) != horizon:
+        raise BacktestError(
+            f"the model at {url} forecasts {served['horizon']} step(s), the backtest asks for "
+            f"data.horizon={horizon}; set data.horizon={served['horizon']}"
+        )
+    return (*_stack(answers), served)
+
+
+def _stack(answers: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def column(key: str) -> np.ndarray:
+        return np.array([[step[key] for step in a["forecast"]] for a in answers])  # [m, H]
+
+    return column("close"), column("lower"), column("upper")
+
+
+def model_band(name: str, level: float, parts: list[tuple[np.ndarray, ...]]) -> Band:
+    """Concatenate per-fold (point, lower, upper) in origin order into one Band."""
+    point, lower, upper = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    return Band(name, level, point, lower, upper)
