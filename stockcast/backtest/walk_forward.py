@@ -109,7 +109,18 @@ def fit_and_forecast(
     train(fold_config(cfg, fold, frame["Date"], output_dir))
     forecaster = Forecaster.load(output_dir / ARTIFACT_DIR)
     point, lower, upper = served_band(forecaster, frame, fold.origins, upload_rows)
-    return point, lower, upper, {"fold": fold.number, **forecaster.info}
+    dates = frame["Date"]
+    return (
+        point,
+        lower,
+        upper,
+        {
+            "fold": fold.number,
+            "fit_until": pd.Timestamp(dates.iloc[fold.fit_until]).isoformat(),
+            "scores_from": pd.Timestamp(dates.iloc[fold.fit_until + 1]).isoformat(),
+            **forecaster.info,
+        },
+    )
 
 
 def upload(frame: pd.DataFrame, origin: int, upload_rows: int) -> pd.DataFrame:

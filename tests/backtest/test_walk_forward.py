@@ -1,0 +1,178 @@
+"""Rolling origin: which days are scored, when the model is refit, and what it may have seen."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from stockcast.backtest.scores import directional_accuracy
+from stockcast.backtest.walk_forward import (
+    BacktestError,
+    Fold,
+    endpoint_band,
+    fold_config,
+    plan_folds,
+    scored_origins,
+    served_band,
+)
+from stockcast.model.forecaster import ARTIFACT_DIR, Forecaster
+
+ROOT = Path(__file__).resolve().parents[2]
+METHOD_KEYS = {
+    "n",
+    "mae",
+    "mase",
+    "rel_mae",
+    "rmse",
+    "directional_accuracy",
+    "up_share",
+    "coverage",
+    "mean_width",
+    "winkler",
+    "pinball_10",
+    "pinball_90",
+}
+
+
+def run_backtest(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`python backtest.py ...` from the project root, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "backtest.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0"},
+    )
+
+
+@pytest.mark.parametrize("horizon", [1, 3])
+def test_each_of_the_last_days_is_the_h_step_target_of_one_origin(horizon):
+    origins = scored_origins(n_rows=1000, last_days=400, horizon=horizon, min_history=300)
+    assert len(origins) == 400
+    assert origins[-1] + horizon == 999  # the last row is scored
+    assert list(origins + horizon) == list(range(600, 1000))
+
+
+def test_asking_for_more_days_than_the_history_allows_says_the_most_it_can_do():
+    with pytest.raises(BacktestError, match=r"allows backtest.last_days<=650"):
+        scored_origins(n_rows=1000, last_days=800, horizon=1, min_history=350)
+    assert len(scored_origins(1000, 650, 1, 350)) == 650
+
+
+def test_refit_every_cuts_blocks_and_zero_fits_once():
+    origins = np.arange(600, 1000)
+    folds = plan_folds(origins, 100)
+    assert [fold.fit_until for fold in folds] == [600, 700, 800, 900]
+    assert np.array_equal(np.concatenate([f.origins for f in folds]), origins)
+    [once] = plan_folds(origins, 0)
+    assert once.fit_until == 600 and len(once.origins) == 400
+
+
+def test_a_fold_trains_on_rows_up_to_its_first_origin_and_scores_none(make_cfg, tmp_path):
+    cfg = make_cfg()
+    dates = pd.Series(pd.bdate_range("2010-01-01", periods=1000))
+    fold = Fold(2, np.arange(800, 900))
+    fold_cfg = fold_config(OmegaConf.to_container(cfg), fold, dates, tmp_path / "fold")
+    assert pd.Timestamp(fold_cfg.data.end) == dates.iloc[800]
+    assert fold_cfg.data.test_fraction == 0
+    assert fold_cfg.paths.output_dir == str(tmp_path / "fold")
+
+
+def test_backtest_direction_leaves_out_days_that_call_no_direction():
+    last = np.array([10.0, 10.0, 10.0])
+    actual = np.array([[11.0], [9.0], [11.0]])
+    point = np.array([[10.5], [10.0], [9.5]])  # up (right), none (left out), down (wrong)
+    assert directional_accuracy(last, actual, point) == pytest.approx(0.5)
+
+
+def test_the_served_band_is_what_the_forecaster_answers_for_each_upload(trained_run):
+    forecaster = Forecaster.load(trained_run / ARTIFACT_DIR)
+    frame = pd.read_csv(ROOT / "data" / "GOOG.csv", parse_dates=["Date"])
+    origins = np.array([1500, 1501])
+    point, lower, upper = served_band(forecaster, frame, origins, upload_rows=250)
+    alone = forecaster.predict(frame.iloc[1251:1501].reset_index(drop=True))
+    assert point[0, 0] == pytest.approx(alone["forecast"][0]["close"], rel=1e-9)
+    assert lower[0, 0] == pytest.approx(alone["forecast"][0]["lower"], rel=1e-9)
+    assert upper[0, 0] == pytest.approx(alone["forecast"][0]["upper"], rel=1e-9)
+
+
+@pytest.mark.slow
+def test_a_small_backtest_scores_every_method_and_no_refit_saw_a_scored_day(tmp_path):
+    result = run_backtest(
+        "backtest.last_days=40",
+        "backtest.refit_every=20",
+        "trainer.max_epochs=2",
+        "model.net.hidden_size=8",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "backtest.json").read_text())
+    assert report["ticker"] == "GOOG" and report["days"] == 40
+    assert report["last_day"] == "2013-03-01"
+    assert set(report["methods"]) == {"naive", "ewma", "garch", "model"}
+    for scores in report["methods"].values():
+        assert scores.keys() >= METHOD_KEYS and scores["n"] == 40
+    assert report["methods"]["naive"]["rel_mae"] == 1.0
+    assert {"model_vs_naive_abs_error", "model_vs_garch_interval_score"} <= set(report["tests"])
+    assert (tmp_path / "backtest.png").stat().st_size > 10_000
+    folds = report["model"]["folds"]
+    assert len(folds) == 2
+    for fold in folds:  # each refit calibrated strictly before the first day it scores
+        assert fold["calibrated_until"] <= fold["fit_until"] < fold["scores_from"]
+    assert folds[1]["fit_until"] > folds[0]["fit_until"]
+    assert "interval score" in result.stdout and "Diebold-Mariano" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("backtest.last_days=5000", "allows backtest.last_days<="),
+        ("backtest.methods=[naive,arima]", "unknown backtest method(s) ['arima']"),
+        ("backtest.refit_every=-1", "backtest.refit_every must be 0"),
+    ],
+)
+def test_bad_settings_end_in_one_line_and_exit_status_2(override, message, tmp_path):
+    result = run_backtest(override, f"hydra.run.dir={tmp_path}", timeout=120)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_the_endpoint_walk_scores_what_the_live_service_answers(torchserve, trained_run):
+    frame = pd.read_csv(ROOT / "data" / "GOOG.csv", parse_dates=["Date"])
+    origins = np.arange(2100, 2110)
+    *live, served = endpoint_band(torchserve.prediction_url, frame, origins, 250, horizon=1)
+    local = served_band(Forecaster.load(trained_run / ARTIFACT_DIR), frame, origins, 250)
+    for got, want in zip(live, local, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-9)
+    assert served["name"] == "stockcast"
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_an_endpoint_backtest_runs_without_training_and_refuses_a_wrong_horizon(
+    torchserve, tmp_path
+):
+    url = f"backtest.endpoint={torchserve.prediction_url}"
+    result = run_backtest(url, "backtest.last_days=20", f"hydra.run.dir={tmp_path / 'ok'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "ok" / "backtest.json").read_text())
+    assert report["model"]["endpoint"] == torchserve.prediction_url
+    assert report["methods"]["model"]["n"] == 20
+    wrong = run_backtest(
+        url, "data.horizon=2", "backtest.last_days=20", f"hydra.run.dir={tmp_path}"
+    )
+    assert wrong.returncode == 2
+    assert "forecasts 1 step(s), the backtest asks for data.horizon=2" in wrong.stderr
