@@ -1,8 +1,10 @@
-"""Shared fixtures: the real Hydra config, shrunk, and one short real training run per session."""
+"""Shared fixtures: the real Hydra config, shrunk, one short real training run per session, and
+the sample's rows written as real-world exports (spreadsheets, Yahoo's website) write them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,55 @@ def torchserve(
     )
     yield server
     server.stop()
+
+
+# --- real-world exports: the same rows as spreadsheets and Yahoo's website write them -----------
+
+HEADER = ("Date", "Open", "High", "Low", "Close", "Volume")
+
+
+def render_export(
+    rows: Sequence[Sequence[str]],
+    delimiter: str = ",",
+    decimal: str = ".",
+    date_format: str = "%Y-%m-%d",
+    group_thousands: bool = False,
+    quote_all: bool = False,
+    null_days_after: Sequence[int] = (),
+) -> bytes:
+    """`rows` (Date,Open,High,Low,Close,Volume as ISO CSV text) written in another export's shape.
+
+    Each row in `null_days_after` is followed by a day of Yahoo's `null` prices, dated the next
+    calendar day (left out where that day has a row of its own). With the defaults the result
+    is the plain ISO, comma-separated file: the twin every other shape must read as.
+    """
+    lines = [list(HEADER)]
+    for i, row in enumerate(rows):
+        lines.append(
+            [date.fromisoformat(row[0]).strftime(date_format)]
+            + [_number(cell, decimal, group_thousands) for cell in row[1:]]
+        )
+        next_day = date.fromisoformat(row[0]) + timedelta(days=1)
+        if i in null_days_after and (i + 1 == len(rows) or str(next_day) < rows[i + 1][0]):
+            lines.append([next_day.strftime(date_format)] + ["null"] * 5)
+    return "".join(
+        delimiter.join(_quoted(cell, delimiter, quote_all) for cell in line) + "\n"
+        for line in lines
+    ).encode()
+
+
+def _number(text: str, decimal: str, group_thousands: bool) -> str:
+    whole, _, fraction = text.partition(".")
+    if group_thousands:
+        whole = f"{int(whole):,}".replace(",", "," if decimal == "." else ".")
+    return whole + (decimal + fraction if fraction else "")
+
+
+def _quoted(cell: str, delimiter: str, quote_all: bool) -> str:
+    return f'"{cell}"' if quote_all or delimiter in cell else cell
+
+
+@pytest.fixture(scope="session")
+def export_of() -> Callable[..., bytes]:
+    """`render_export`: sample rows written as a spreadsheet or Yahoo's website writes them."""
+    return render_export
