@@ -77,8 +77,8 @@ def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> list[float]:
     timings = []
     for i in range(repeats + 20):
         started = time.perf_counter()
-        frame = parse_request(forecaster, {"body": body}, "text/csv")
-        [outcome] = forecast_batch(forecaster, [frame])
+        table = parse_request(forecaster, {"body": body}, "text/csv")
+        [outcome] = forecast_batch(forecaster, [table])
         elapsed = (time.perf_counter() - started) * 1000
         assert outcome.status == 200
         if i >= 20:  # warm-up excluded
