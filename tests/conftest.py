@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hypothesis import strategies as st
 from omegaconf import DictConfig, open_dict
 
 from stockcast.local_torchserve import (
@@ -110,6 +111,19 @@ def torchserve(
 # --- real-world exports: the same rows as spreadsheets and Yahoo's website write them -----------
 
 HEADER = ("Date", "Open", "High", "Low", "Close", "Volume")
+# strftime format -> what the server states it read (`read_as.dates`)
+EXPORT_DATES = {
+    "%Y-%m-%d": "YYYY-MM-DD",
+    "%Y/%m/%d": "YYYY-MM-DD",
+    "%d/%m/%Y": "DD/MM/YYYY",
+    "%m/%d/%Y": "MM/DD/YYYY",
+    "%d.%m.%Y": "DD.MM.YYYY",
+    "%d-%m-%Y": "DD-MM-YYYY",
+    "%m-%d-%Y": "MM-DD-YYYY",
+    "%d %b %Y": "DD Mon YYYY",
+    "%b %d, %Y": "Mon DD, YYYY",
+    "%d-%b-%Y": "DD-Mon-YYYY",
+}
 
 
 def render_export(
@@ -157,3 +171,28 @@ def _quoted(cell: str, delimiter: str, quote_all: bool) -> str:
 def export_of() -> Callable[..., bytes]:
     """`render_export`: sample rows written as a spreadsheet or Yahoo's website writes them."""
     return render_export
+
+
+@st.composite
+def _export_case(draw: st.DrawFn) -> tuple[list[list[str]], dict, str]:
+    rows = [line.split(",") for line in SAMPLE_CSV.read_text().splitlines()[1:]]
+    count = draw(st.integers(60, 400))  # always more than one model window of the test config
+    start = draw(st.integers(0, len(rows) - count))
+    delimiter = draw(st.sampled_from([",", ";", "\t"]))
+    date_format = draw(st.sampled_from(sorted(EXPORT_DATES)))
+    shape = {
+        "delimiter": delimiter,
+        "decimal": "." if delimiter == "," else draw(st.sampled_from([".", ","])),
+        "date_format": date_format,
+        "group_thousands": draw(st.booleans()),
+        "quote_all": draw(st.booleans()),
+        "null_days_after": draw(st.lists(st.integers(0, count - 1), max_size=8)),
+    }
+    return rows[start : start + count], shape, EXPORT_DATES[date_format]
+
+
+@pytest.fixture(scope="session")
+def export_cases() -> st.SearchStrategy[tuple[list[list[str]], dict, str]]:
+    """Hypothesis cases `(rows, shape, dates)`: a slice of the sample, a `render_export` shape,
+    and the date format the server should say it read."""
+    return _export_case()
