@@ -150,10 +150,15 @@ def test_a_close_100x_the_day_before_carries_a_warning_naming_the_row():
     assert "units" in warning and "split" in warning
 
 
-def test_a_halved_close_without_adj_close_looks_like_a_split():
-    table = read_price_table(body("2024-01-02,100,101,99,100,5", "2024-01-03,50,51,49,50.4,10"))
+@pytest.mark.parametrize(
+    ("close", "split"), [(50.4, "2:1"), (33.1, "3:1"), (1000.0, "1:10")], ids=["2:1", "3:1", "1:10"]
+)
+def test_a_split_like_move_without_adj_close_gets_a_warning(close, split):
+    table = read_price_table(
+        body("2024-01-02,100,101,99,100,5", f"2024-01-03,{close},{close},{close},{close},10")
+    )
     [warning] = table.warnings
-    assert "2:1 split" in warning and "Adj Close" in warning
+    assert f"{split} split" in warning and "Adj Close" in warning and "row 3" in warning
 
 
 def test_ordinary_moves_carry_no_warning():
