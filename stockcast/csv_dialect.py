@@ -24,7 +24,7 @@ _QUOTED = re.compile(r'"[^"]*"')
 # A number written with thousands separators, which pandas' own conversion does not read.
 _GROUPED = {
     ".": re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"),  # 1,234.56
-    ",": re.compile(r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d*)(?:,\d*)?"),  # 1.234,56  1234,56  1.234
+    ",": re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d*)?"),  # 1.234,56  1.234
 }
 
 
@@ -100,24 +100,27 @@ def to_float(cells: pd.Series, dialect: Dialect) -> np.ndarray:
     """Cells as float64, NaN where a cell is no number in this dialect (or is `nan` itself)."""
     if pd.api.types.is_numeric_dtype(cells):  # a frame built in code, e.g. from yfinance
         return cells.to_numpy(np.float64)
-    if dialect.decimal == ".":
-        numbers = pd.to_numeric(cells, errors="coerce").to_numpy(np.float64)
-        unread = np.isnan(numbers)
-        if not unread.any():  # the usual clean column: one C-level conversion
-            return numbers
-        text = cells.str.strip()
-        grouped = unread & text.str.fullmatch(_GROUPED["."], na=False).to_numpy(bool)
-    else:
-        numbers = np.full(len(cells), np.nan)
-        text = cells.str.strip()
-        grouped = text.str.fullmatch(_GROUPED[","], na=False).to_numpy(bool)
-        plain = ~grouped & text.notna().to_numpy(bool)  # `nan`, `inf`, `1e5`: pandas reads them
-        numbers[plain] = pd.to_numeric(text[plain], errors="coerce").to_numpy(np.float64)
+    if dialect.decimal == ",":
+        return _decimal_comma_to_float(cells.str.strip())
+    numbers = pd.to_numeric(cells, errors="coerce").to_numpy(np.float64)
+    unread = np.isnan(numbers)
+    if not unread.any():  # the usual clean column: one C-level conversion
+        return numbers
+    text = cells.str.strip()
+    grouped = unread & text.str.fullmatch(_GROUPED["."], na=False).to_numpy(bool)  # 1,234.56
     if grouped.any():
-        normal = text[grouped].str.replace(dialect.thousands, "", regex=False)
-        normal = normal.str.replace(dialect.decimal, ".", regex=False)
-        numbers[grouped] = pd.to_numeric(normal, errors="coerce").to_numpy(np.float64)
+        plain = text[grouped].str.replace(",", "", regex=False)
+        numbers[grouped] = pd.to_numeric(plain, errors="coerce").to_numpy(np.float64)
     return numbers
+
+
+def _decimal_comma_to_float(text: pd.Series) -> np.ndarray:
+    """`1234,56` and `1.234,56` read; a dotted cell that groups no digits (`1.5`) as pandas does."""
+    dotted = text.str.contains(".", regex=False, na=False).to_numpy(bool)
+    local = ~dotted
+    local[dotted] = text[dotted].str.fullmatch(_GROUPED[","], na=False).to_numpy(bool)
+    plain = text[local].str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    return pd.to_numeric(text.where(~local, plain), errors="coerce").to_numpy(np.float64)
 
 
 def file_row(position: int) -> int:

@@ -11,6 +11,7 @@ formats, and a real date outside the years pandas can hold gets its own message.
 from __future__ import annotations
 
 import warnings
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,6 @@ from stockcast.errors import DataValidationError
 
 ISO = "YYYY-MM-DD"
 ISO_UTC = "YYYY-MM-DD hh:mm with UTC offsets (read as UTC)"
-SAMPLE_ROWS = 20  # the formats worth trying on the whole column are those that read one of these
 _TIMES = {"": "", " hh:mm": " %H:%M", " hh:mm:ss": " %H:%M:%S"}
 # label (what the response states) -> strptime format; ISO 8601 is handled apart
 FORMATS: dict[str, str] = {
@@ -50,8 +50,8 @@ def parse_date_column(column: pd.Series) -> tuple[pd.Series, str]:
         return _with_offsets(text), ISO_UTC
     if iso.notna().all():
         return iso, ISO
-    sample = text.iloc[:SAMPLE_ROWS]
-    candidates = [label for label, fmt in FORMATS.items() if _parse(sample, fmt).notna().any()]
+    # the formats worth trying on the whole column: those that read its first cell
+    candidates = [label for label, fmt in FORMATS.items() if _strptime_reads(text.iloc[0], fmt)]
     parsed = {ISO: iso} | {label: _parse(text, FORMATS[label]) for label in candidates}
     complete = [label for label, dates in parsed.items() if dates.notna().all()]
     if len(complete) == 1:
@@ -121,6 +121,14 @@ def _unread_error(text: pd.Series, dates: pd.Series, label: str) -> DataValidati
         f"({int(unread.sum())} bad value(s); use YYYY-MM-DD; {ROWS_NOTE})",
         "bad_dates",
     )
+
+
+def _strptime_reads(cell: str, fmt: str) -> bool:
+    try:
+        datetime.strptime(cell, fmt)
+    except ValueError:
+        return False
+    return True
 
 
 def _format(label: str) -> str:
