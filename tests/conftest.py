@@ -1,13 +1,17 @@
-"""Shared fixtures: the real Hydra config, shrunk, and one short real training run per session."""
+"""Shared fixtures: the real Hydra config, shrunk, one short real training run per session, and
+the sample's rows written as real-world exports (spreadsheets, Yahoo's website) write them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hypothesis import strategies as st
 from omegaconf import DictConfig, open_dict
+from stockcast.training.run import register_resolvers, train
 
 from stockcast.ops.layout import ProjectLayout
 from stockcast.ops.local_torchserve import (
@@ -19,7 +23,6 @@ from stockcast.ops.local_torchserve import (
     stop_process_group,
 )
 from stockcast.ops.packaging import build_mar
-from stockcast.training.run import register_resolvers, train
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYOUT = ProjectLayout(ROOT)
@@ -131,3 +134,93 @@ def torchserve(
     )
     yield server
     server.stop()
+
+
+# --- real-world exports: the same rows as spreadsheets and Yahoo's website write them -----------
+
+HEADER = ("Date", "Open", "High", "Low", "Close", "Volume")
+# strftime format -> what the server states it read (`read_as.dates`)
+EXPORT_DATES = {
+    "%Y-%m-%d": "YYYY-MM-DD",
+    "%Y/%m/%d": "YYYY-MM-DD",
+    "%d/%m/%Y": "DD/MM/YYYY",
+    "%m/%d/%Y": "MM/DD/YYYY",
+    "%d.%m.%Y": "DD.MM.YYYY",
+    "%d-%m-%Y": "DD-MM-YYYY",
+    "%m-%d-%Y": "MM-DD-YYYY",
+    "%d %b %Y": "DD Mon YYYY",
+    "%b %d, %Y": "Mon DD, YYYY",
+    "%d-%b-%Y": "DD-Mon-YYYY",
+}
+
+
+def render_export(
+    rows: Sequence[Sequence[str]],
+    delimiter: str = ",",
+    decimal: str = ".",
+    date_format: str = "%Y-%m-%d",
+    group_thousands: bool = False,
+    quote_all: bool = False,
+    null_days_after: Sequence[int] = (),
+) -> bytes:
+    """`rows` (Date,Open,High,Low,Close,Volume as ISO CSV text) written in another export's shape.
+
+    Each row in `null_days_after` is followed by a day of Yahoo's `null` prices, dated the next
+    calendar day (left out where that day has a row of its own). With the defaults the result
+    is the plain ISO, comma-separated file: the twin every other shape must read as.
+    """
+    lines = [list(HEADER)]
+    for i, row in enumerate(rows):
+        lines.append(
+            [date.fromisoformat(row[0]).strftime(date_format)]
+            + [_number(cell, decimal, group_thousands) for cell in row[1:]]
+        )
+        next_day = date.fromisoformat(row[0]) + timedelta(days=1)
+        if i in null_days_after and (i + 1 == len(rows) or str(next_day) < rows[i + 1][0]):
+            lines.append([next_day.strftime(date_format)] + ["null"] * 5)
+    return "".join(
+        delimiter.join(_quoted(cell, delimiter, quote_all) for cell in line) + "\n"
+        for line in lines
+    ).encode()
+
+
+def _number(text: str, decimal: str, group_thousands: bool) -> str:
+    whole, _, fraction = text.partition(".")
+    if group_thousands:
+        whole = f"{int(whole):,}".replace(",", "," if decimal == "." else ".")
+    return whole + (decimal + fraction if fraction else "")
+
+
+def _quoted(cell: str, delimiter: str, quote_all: bool) -> str:
+    return f'"{cell}"' if quote_all or delimiter in cell else cell
+
+
+@pytest.fixture(scope="session")
+def export_of() -> Callable[..., bytes]:
+    """`render_export`: sample rows written as a spreadsheet or Yahoo's website writes them."""
+    return render_export
+
+
+@st.composite
+def _export_case(draw: st.DrawFn) -> tuple[list[list[str]], dict, str]:
+    rows = [line.split(",") for line in SAMPLE_CSV.read_text().splitlines()[1:]]
+    count = draw(st.integers(60, 400))  # always more than one model window of the test config
+    start = draw(st.integers(0, len(rows) - count))
+    delimiter = draw(st.sampled_from([",", ";", "\t"]))
+    date_format = draw(st.sampled_from(sorted(EXPORT_DATES)))
+    shape = {
+        "delimiter": delimiter,
+        "decimal": "." if delimiter == "," else draw(st.sampled_from([".", ","])),
+        "date_format": date_format,
+        "group_thousands": draw(st.booleans()),
+        "quote_all": draw(st.booleans()),
+        "null_days_after": draw(st.lists(st.integers(0, count - 1), max_size=8)),
+    }
+    return rows[start : start + count], shape, EXPORT_DATES[date_format]
+
+
+@pytest.fixture(scope="session")
+def export_cases() -> st.SearchStrategy[tuple[list[list[str]], dict, str]]:
+    """Hypothesis cases `(rows, shape, dates)`: a slice of the sample, a `render_export` shape,
+    and the date format the server should say it read."""
+    return _export_case()

@@ -18,10 +18,11 @@ from pathlib import Path
 import pandas as pd
 
 from stockcast.data.intervals import DAILY, is_intraday
-from stockcast.data.validation import COLUMNS, read_ohlcv_csv, validate_ohlcv
+from stockcast.data.validation import ADJ_CLOSE, COLUMNS, read_price_table, validate_ohlcv
 from stockcast.errors import DataSourceError, DataValidationError
 
 Downloader = Callable[..., pd.DataFrame]
+log = logging.getLogger(__name__)
 
 
 def cache_path(data_dir: str | Path, ticker: str, interval: str = DAILY) -> Path:
@@ -58,12 +59,15 @@ def load_prices(
             ) from None
         write_csv_atomic(frame, path)
     try:
-        frame = read_ohlcv_csv(path)
+        table = read_price_table(path)
     except DataValidationError as exc:
         raise DataValidationError(
-            f"{path}: {exc} — fix the file, or download it again with data.refresh=true"
+            f"{path}: {exc} — fix the file, or download it again with data.refresh=true",
+            exc.reason,
         ) from None
-    frame = _between(frame, start, end)
+    for note in _notes(table.dropped_rows, table.warnings):
+        log.warning("%s: %s", path, note)
+    frame = _between(table.frame, start, end)
     if len(frame) < min_rows:
         raise DataValidationError(
             f"{path}: too few rows for {ticker} between {start or 'the start'} and "
@@ -108,7 +112,9 @@ def normalise_yfinance(raw: pd.DataFrame, ticker: str, interval: str = DAILY) ->
 
     Current yfinance returns MultiIndex columns (Price, Ticker) and a tz-aware index named Date
     (Datetime for intraday). Daily rows keep the exchange-local calendar date; intraday rows keep
-    their timestamps with the UTC offset.
+    their timestamps with the UTC offset. A frame downloaded without auto_adjust carries
+    `Adj Close`, and the validator adjusts its prices by it, so the cache holds adjusted prices
+    either way and reads back unchanged.
     """
     frame = raw
     if isinstance(frame.columns, pd.MultiIndex):
@@ -116,7 +122,8 @@ def normalise_yfinance(raw: pd.DataFrame, ticker: str, interval: str = DAILY) ->
     missing = [name for name in COLUMNS[1:] if name not in frame.columns]
     if missing:
         raise DataSourceError(f"yfinance frame for {ticker} lacks columns {missing}")
-    frame = frame[list(COLUMNS[1:])].dropna(subset=["Close"])
+    extra = [ADJ_CLOSE] if ADJ_CLOSE in frame.columns else []
+    frame = frame[[*COLUMNS[1:], *extra]].dropna(subset=["Close"])
     index = pd.DatetimeIndex(frame.index)
     if not is_intraday(interval):
         dates = index.tz_localize(None) if index.tz is not None else index
@@ -152,6 +159,14 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _notes(dropped_rows: list[str], warnings: list[str]) -> list[str]:
+    """What a training run should hear about its file: dropped empty days, suspicious moves."""
+    if not dropped_rows:
+        return warnings
+    shown = ", ".join(dropped_rows[:5]) + (", ..." if len(dropped_rows) > 5 else "")
+    return [f"dropped {len(dropped_rows)} row(s) without prices: {shown}", *warnings]
 
 
 def _between(frame: pd.DataFrame, start: str | None, end: str | None) -> pd.DataFrame:

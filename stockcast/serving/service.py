@@ -2,10 +2,10 @@
 
 The TorchServe handler is a thin adapter around this module, so everything a client can get wrong
 (content type, upload field, CSV contents) is decided here, in plain Python that unit tests call
-directly. A request becomes either a forecast dict (`Forecaster.predict_frames`) or a
-`RequestRejected` carrying the HTTP status, the `{"error", "detail"}` body and a short `reason`
-label for the rejected-requests metric. One batch is one forward pass; a bad request never takes
-its neighbours down with it.
+directly. A request becomes either a forecast dict (`Forecaster.predict_frames`, plus how the CSV
+was read: `read_as`, `dropped_rows`, `warnings`) or a `RequestRejected` carrying the HTTP status,
+the `{"error", "detail"}` body and a short `reason` label for the rejected-requests metric. One
+batch is one forward pass; a bad request never takes its neighbours down with it.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
-from stockcast.data.validation import read_ohlcv_csv
+from stockcast.data.validation import PriceTable, read_price_table
 from stockcast.errors import DataValidationError
 from stockcast.model.forecaster import Forecaster
 from stockcast.serving.upload_limits import shape_problem
@@ -142,14 +140,14 @@ def rejection_for(error: DataValidationError) -> RequestRejected:
 
 def parse_request(
     forecaster: Forecaster, fields: Mapping[str, Any], content_type: str | None
-) -> pd.DataFrame:
-    """Validated OHLCV frame for one request, or `RequestRejected` saying what to fix."""
+) -> PriceTable:
+    """Validated OHLCV table for one request, or `RequestRejected` saying what to fix."""
     source = extract_csv(fields, content_type)
     too_large = shape_problem(source)
     if too_large:
         raise RequestRejected(413, "CSV too large", too_large, "too_large")
     try:
-        return read_ohlcv_csv(source, min_rows=forecaster.min_rows)
+        return read_price_table(source, min_rows=forecaster.min_rows)
     except DataValidationError as error:
         raise rejection_for(error) from None
 
@@ -161,7 +159,7 @@ def answer_batch(
 
     The one entry point for a batch: the TorchServe handler and the benchmarks call this.
     """
-    parsed: list[pd.DataFrame | RequestRejected] = []
+    parsed: list[PriceTable | RequestRejected] = []
     for fields, content_type in requests:
         try:
             parsed.append(parse_request(forecaster, fields, content_type))
@@ -171,26 +169,34 @@ def answer_batch(
 
 
 def forecast_batch(
-    forecaster: Forecaster, frames: Sequence[pd.DataFrame | RequestRejected]
+    forecaster: Forecaster, tables: Sequence[PriceTable | RequestRejected]
 ) -> list[Outcome]:
-    """Forecast every parsed frame in one forward pass; rejections pass through in place."""
-    parsed = [item for item in frames if not isinstance(item, RequestRejected)]
+    """Forecast every parsed table in one forward pass; rejections pass through in place.
+
+    Each forecast carries its table's notes (`read_as`, `dropped_rows`, `warnings`), so the
+    client sees how its file was read next to what was forecast from it.
+    """
+    parsed = [item for item in tables if not isinstance(item, RequestRejected)]
     forecasts: list[Outcome] = []
     if parsed:
         try:
-            forecasts = [_checked(forecast) for forecast in forecaster.predict_frames(parsed)]
+            predicted = forecaster.predict_frames([table.frame for table in parsed])
+            forecasts = [
+                _checked(forecast | table.notes())
+                for forecast, table in zip(predicted, parsed, strict=True)
+            ]
         except Exception:  # a bug, not bad input: retry one by one so only the culprit fails
-            forecasts = [_predict_alone(forecaster, frame) for frame in parsed]
+            forecasts = [_predict_alone(forecaster, table) for table in parsed]
     answers = iter(forecasts)
     return [
         Outcome(rejection=item) if isinstance(item, RequestRejected) else next(answers)
-        for item in frames
+        for item in tables
     ]
 
 
-def _predict_alone(forecaster: Forecaster, frame: pd.DataFrame) -> Outcome:
+def _predict_alone(forecaster: Forecaster, table: PriceTable) -> Outcome:
     try:
-        return _checked(forecaster.predict(frame))
+        return _checked(forecaster.predict(table.frame) | table.notes())
     except Exception as error:
         logger.exception("forecast failed for a validated frame")
         return Outcome(

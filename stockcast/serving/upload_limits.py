@@ -6,7 +6,7 @@ development machine, pandas needs ~2 s for 20,000 rows of word-style dates ("Mon
 (a 3 MB header of 600,000 repeated names, or one data row of 600,000 fields under a normal
 header, kept a worker busy for minutes). TorchServe's `max_request_size` bounds bytes only; a
 body under it could still hold a batch hostage past `responseTimeout`, after which TorchServe
-kills the worker and every request of the batch fails. Counting line breaks and commas is a
+kills the worker and every request of the batch fails. Counting line breaks and delimiters is a
 linear scan in C, so a refusal here costs milliseconds whatever the body holds.
 
 The limits leave room for any real price history: 10,000 daily bars is 40 years, and the
@@ -17,13 +17,15 @@ from __future__ import annotations
 
 MAX_ROWS = 10_000
 MAX_FIELDS = 64  # the CSV needs 6 columns; extra ones are dropped, but only this many
+_AS_COMMA = bytes.maketrans(b";\t", b",,")
 
 
 def shape_problem(body: bytes) -> str | None:
     """Why `body` is too large to parse (one sentence naming the limit), or None when it fits.
 
     Rows are counted as line breaks, an upper bound on what pandas reads (`\\r`, `\\n` and
-    `\\r\\n` all end a line); fields as commas plus one on the widest line.
+    `\\r\\n` all end a line); fields as delimiters (commas, semicolons and tabs together, as
+    any of them may be the file's) plus one on the widest line.
     """
     lines = max(body.count(b"\n"), body.count(b"\r")) + 1
     if lines > MAX_ROWS + 2:  # a header, the rows, and a final line break
@@ -31,7 +33,8 @@ def shape_problem(body: bytes) -> str | None:
             f"too many rows: the CSV has {lines:,} lines and at most {MAX_ROWS:,} data rows are "
             "accepted; send the most recent rows (the forecast reads only the last few dozen)"
         )
-    widest = max(line.count(b",") for line in body.replace(b"\r", b"\n").split(b"\n")) + 1
+    lines_of_commas = body.replace(b"\r", b"\n").translate(_AS_COMMA).split(b"\n")
+    widest = max(line.count(b",") for line in lines_of_commas) + 1
     if widest > MAX_FIELDS:
         return (
             f"too many columns: a line of the CSV has {widest:,} fields and at most {MAX_FIELDS} "

@@ -122,7 +122,9 @@ def test_unknown_ticker_offline_gives_one_line_naming_ticker_and_file(yahoo, tmp
 def test_corrupt_cache_is_refused_naming_the_file(yahoo, tmp_path):
     lines = (ROOT / "data" / "GOOG.csv").read_text().splitlines()
     (tmp_path / "GOOG.csv").write_text("\n".join(lines[:500]) + "\n2006-08-1")  # cut mid-row
-    with pytest.raises(DataValidationError, match=r"GOOG.csv: .*row 500.*data.refresh=true"):
+    with pytest.raises(
+        DataValidationError, match=r"GOOG.csv: row 501 has fewer fields.*data.refresh=true"
+    ):
         load_prices("GOOG", tmp_path)
 
 

@@ -63,36 +63,36 @@ def test_intraday_timestamps_keep_their_offset():
         (b"just some text without commas\nmore text", "missing column(s)"),
         (
             csv("2024-01-02,10,11,9,abc,100", *GOOD_ROWS[1:]),
-            "non-numeric value in column 'Close', row 1",
-        ),
-        (
-            csv(GOOD_ROWS[0], "2024-01-03,10,11,9,,100", GOOD_ROWS[2]),
             "non-numeric value in column 'Close', row 2",
         ),
         (
+            csv(GOOD_ROWS[0], "2024-01-03,10,11,9,,100", GOOD_ROWS[2]),
+            "missing value in column 'Close', row 3",
+        ),
+        (
             csv(GOOD_ROWS[0], "2024-01-03,10,inf,9,10,100", GOOD_ROWS[2]),
-            "non-finite value in column 'High', row 2",
+            "non-finite value in column 'High', row 3",
         ),
         (
             csv(GOOD_ROWS[0], "2024-01-03,10,11,9,nan,100", GOOD_ROWS[2]),
-            "non-finite value in column 'Close', row 2",
+            "non-finite value in column 'Close', row 3",
         ),
         (
             csv(GOOD_ROWS[0], "2024-01-03,-10,11,9,10,100", GOOD_ROWS[2]),
-            "Open must be a positive price: row 2",
+            "Open must be a positive price: row 3",
         ),
         (
             csv(GOOD_ROWS[0], "2024-01-03,10,11,0,10,100", GOOD_ROWS[2]),
-            "Low must be a positive price: row 2",
+            "Low must be a positive price: row 3",
         ),
         (
             csv(GOOD_ROWS[0], "2024-01-03,10,11,9,10,-5", GOOD_ROWS[2]),
-            "Volume must not be negative: row 2",
+            "Volume must not be negative: row 3",
         ),
-        (csv(GOOD_ROWS[0], "2024-01-03,10,9,11,10,100", GOOD_ROWS[2]), "High is below Low: row 2"),
+        (csv(GOOD_ROWS[0], "2024-01-03,10,9,11,10,100", GOOD_ROWS[2]), "High is below Low: row 3"),
         (
             csv(GOOD_ROWS[0], "yesterday,10,11,9,10,100", GOOD_ROWS[2]),
-            "unparseable date in column 'Date', row 2",
+            "unparseable date in column 'Date', row 3",
         ),
         (csv(GOOD_ROWS[0], GOOD_ROWS[1], GOOD_ROWS[1]), "duplicate dates in column 'Date'"),
         (b'Date,Open,High,Low,Close,Volume\n"2024-01-02,10,11,9,10,100', "not a readable CSV"),

@@ -3,7 +3,11 @@ JSON body, and the same worker processes afterwards.
 
 Hypothesis draws the cases (derandomized, no example database: every run sends the same ones)
 and each test sends them one by one to the session's real TorchServe. The case counts are fixed
-by `max_examples` below (270 in all) and printed with the status codes seen (`pytest -s`).
+by `max_examples` below (270 hostile bodies, 20 export shapes and their twins, 40 damaged
+exports) and printed with the status codes seen (`pytest -s`).
+Real-world export shapes (`export_cases` in tests/conftest.py: semicolons, decimal commas,
+DD/MM dates, Yahoo `null` days) must get exactly their ISO twin's forecast, and damaged ones a
+JSON answer below 500.
 """
 
 from __future__ import annotations
@@ -55,6 +59,10 @@ def sample_rows(count: int, start: int | None = None) -> list[list[str]]:
 def send_raw(url: str, case: tuple[bytes, str]) -> requests.Response:
     body, content_type = case
     return requests.post(url, data=body, headers={"Content-Type": content_type}, timeout=60)
+
+
+def post_csv(url: str, body: bytes) -> requests.Response:
+    return requests.post(url, data=body, headers={"Content-Type": "text/csv"}, timeout=60)
 
 
 def send_multipart(url: str, case: tuple[str, str, bytes, str]) -> requests.Response:
@@ -238,3 +246,64 @@ def test_multipart_that_torchserve_cannot_decode_is_its_own_json_500_and_harms_n
     assert response.json()["type"] == "ErrorDataDecoderException"
     assert message in response.json()["message"]
     assert torchserve.worker_pids() == workers
+
+
+# --- real-world export shapes ------------------------------------------------------------------
+
+EXAMPLES = settings(max_examples=20, deadline=None, derandomize=True, database=None)
+FORECAST_KEYS = ("last_date", "last_close", "forecast", "backtest", "model")
+DAMAGE = ("date in year 2999", "one null price", "a huge price", "line cut short", "an ISO line")
+
+
+def damaged(body: bytes, twin: bytes, delimiter: str, edits: list[tuple[int, str]]) -> bytes:
+    """`body` with each edit applied to one of its data lines (by index, modulo their count)."""
+    lines, twin_lines = body.decode().splitlines(), twin.decode().splitlines()
+    for index, kind in edits:
+        at = 1 + index % (len(lines) - 1)
+        cells = lines[at].split(delimiter)
+        if kind == "date in year 2999":
+            cells[0] = "2999-01-04"
+        elif kind == "one null price":
+            cells[2] = "null"
+        elif kind == "a huge price":
+            cells[1:5] = ["99999999"] * 4
+        lines[at] = delimiter.join(cells)
+        if kind == "line cut short":
+            lines[at] = lines[at][:5]
+        elif kind == "an ISO line":
+            lines[at] = twin_lines[min(at, len(twin_lines) - 1)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_export_shapes_get_exactly_the_forecast_of_their_iso_twin(
+    torchserve: LocalTorchServe, export_of: Callable[..., bytes], export_cases: st.SearchStrategy
+) -> None:
+    @EXAMPLES
+    @given(export_cases)
+    def same_forecast(case: tuple) -> None:
+        rows, shape, dates = case
+        shaped = post_csv(torchserve.prediction_url, export_of(rows, **shape))
+        twin = post_csv(torchserve.prediction_url, export_of(rows))
+        assert shaped.status_code == twin.status_code == 200, shaped.text[:300]
+        answer = shaped.json()
+        assert [answer[key] for key in FORECAST_KEYS] == [twin.json()[key] for key in FORECAST_KEYS]
+        assert answer["read_as"]["delimiter"] == shape["delimiter"]
+        assert answer["read_as"]["dates"] == dates
+
+    same_forecast()
+
+
+def test_damaged_exports_get_a_json_answer_below_500_and_keep_the_workers(
+    torchserve: LocalTorchServe, export_of: Callable[..., bytes], export_cases: st.SearchStrategy
+) -> None:
+    edits = st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(DAMAGE)), max_size=3)
+    cases = st.builds(
+        lambda case, edits: (
+            damaged(export_of(case[0], **case[1]), export_of(case[0]), case[1]["delimiter"], edits),
+            "text/csv",
+        ),
+        export_cases,
+        edits,
+    )
+    statuses = run_cases(torchserve, cases, send_raw, 40)
+    assert set(statuses) <= {200, 400, 422}, statuses

@@ -77,5 +77,5 @@ def test_bodies_that_would_stall_pandas_are_refused_in_milliseconds(
 
 def test_the_cap_leaves_room_for_a_real_history(forecaster: Forecaster) -> None:
     sample = (ROOT / "data" / "GOOG.csv").read_bytes()
-    frame = parse_request(forecaster, {"body": sample}, "text/csv")
-    assert len(frame) == sample.count(b"\n") - 1 < MAX_ROWS
+    table = parse_request(forecaster, {"body": sample}, "text/csv")
+    assert len(table.frame) == sample.count(b"\n") - 1 < MAX_ROWS

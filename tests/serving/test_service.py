@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -94,7 +95,8 @@ def test_a_batch_forecasts_the_good_requests_and_passes_rejections_through(
     outcomes = forecast_batch(forecaster, [good, rejected, good])
     assert [outcome.status for outcome in outcomes] == [200, 400, 200]
     assert outcomes[0].body == outcomes[2].body
-    assert_same_forecast(outcomes[0].body, forecaster.predict(good))
+    alone = forecaster.predict(good.frame) | good.notes()
+    assert_same_forecast(outcomes[0].body, alone)
     assert outcomes[1].body == {"error": "not a CSV", "detail": "empty body"}
 
 
@@ -122,8 +124,70 @@ def test_a_multipart_request_without_parts_is_explained():
 
 def test_a_frame_the_model_cannot_forecast_fails_alone_with_a_json_500(forecaster):
     good = parse_request(forecaster, {"body": LAYOUT.sample_upload(250)}, "text/csv")
-    broken = good.tail(5)  # skipped validation: shorter than one window
+    broken = replace(good, frame=good.frame.tail(5))  # skipped validation: shorter than a window
     outcomes = forecast_batch(forecaster, [good, broken])
     assert [outcome.status for outcome in outcomes] == [200, 500]
-    assert outcomes[0].body == forecaster.predict(good)
+    assert outcomes[0].body == forecaster.predict(good.frame) | good.notes()
     assert outcomes[1].body["error"] == "internal error"
+
+
+def test_a_forecast_says_how_the_csv_was_read(forecaster):
+    [outcome] = forecast_batch(
+        forecaster, [parse_request(forecaster, {"body": LAYOUT.sample_upload(250)}, "text/csv")]
+    )
+    assert outcome.body["read_as"] == {
+        "delimiter": ",",
+        "decimal": ".",
+        "dates": "YYYY-MM-DD",
+        "prices": "as written",
+    }
+    assert outcome.body["dropped_rows"] == [] and outcome.body["warnings"] == []
+    assert {"last_date", "last_close", "forecast", "backtest", "model"} <= outcome.body.keys()
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"date_format": "%d/%m/%Y"},
+        {"delimiter": ";", "decimal": ",", "date_format": "%d.%m.%Y", "group_thousands": True},
+        {"null_days_after": range(0, 250, 5)},
+    ],
+    ids=["DD/MM/YYYY", "semicolons and decimal commas", "Yahoo null days"],
+)
+def test_an_export_gets_exactly_the_forecast_of_its_iso_upload(forecaster, export_of, shape):
+    rows = [line.split(",") for line in SAMPLE.read_text().splitlines()[-250:]]
+    iso, shaped = (
+        forecast_batch(forecaster, [parse_request(forecaster, {"body": body}, "text/csv")])[0]
+        for body in (export_of(rows), export_of(rows, **shape))
+    )
+    forecast_keys = ("last_date", "last_close", "forecast", "backtest", "model")
+    assert [shaped.body[key] for key in forecast_keys] == [iso.body[key] for key in forecast_keys]
+
+
+def test_a_close_100x_the_day_before_is_served_with_a_warning(forecaster):
+    lines = LAYOUT.sample_upload(250).decode().splitlines()
+    cells = lines[-1].split(",")
+    cells[1:5] = [str(float(value) * 100) for value in cells[1:5]]
+    body = "\n".join([*lines[:-1], ",".join(cells)]).encode()
+    [outcome] = forecast_batch(forecaster, [parse_request(forecaster, {"body": body}, "text/csv")])
+    assert outcome.status == 200
+    [warning] = outcome.body["warnings"]
+    assert "row 251" in warning and "units" in warning
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        f"{HEADER}\n01/02/2024,1,1,1,1,1\n02/02/2024,1,1,1,1,1".encode(),
+        f"{HEADER}\n2024-01-02,1,1,1,1,1\n03/01/2024,1,1,1,1,1".encode(),
+        f"{HEADER}\n2024-01-02,1,1,1,1,1\n2024-01-02,1,1,1,1,1".encode(),
+        f"{HEADER}\n2024-01-02,1,1,1,1,1\n2999-01-02,1,1,1,1,1".encode(),
+        f"{HEADER}\n2024-01-02,1,null,1,1,1".encode(),
+    ],
+    ids=["ambiguous dates", "mixed dates", "duplicate dates", "year 2999", "one null price"],
+)
+def test_refusals_are_422s_for_people_without_python_reprs(forecaster, body):
+    with pytest.raises(RequestRejected) as caught:
+        parse_request(forecaster, {"body": body}, "text/csv")
+    assert caught.value.status == 422
+    assert not any(text in caught.value.detail for text in ("np.", "Timestamp(", "int64"))

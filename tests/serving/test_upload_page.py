@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,23 @@ def test_a_bad_file_shows_the_services_explanation(page, tmp_path):
     page.wait_for_selector("#error", state="visible", timeout=30_000)
     assert "too few rows" in page.text_content("#error")
     assert page.is_hidden("#result")
+
+
+def test_a_spreadsheet_export_shows_the_forecast_and_what_was_dropped(
+    page, torchserve, tmp_path, export_of
+):
+    rows = [line.split(",") for line in SAMPLE.read_text().splitlines()[-120:]]
+    friday = next(i for i, row in enumerate(rows) if date.fromisoformat(row[0]).weekday() == 4)
+    export = tmp_path / "excel.csv"
+    export.write_bytes(
+        export_of(
+            rows, delimiter=";", decimal=",", date_format="%d/%m/%Y", null_days_after=[friday]
+        )
+    )
+    expected = requests.put(torchserve.prediction_url, data=export.read_bytes(), timeout=30).json()
+    page.set_input_files("#csv", str(export))
+    page.click("#submit")
+    page.wait_for_selector("#result", state="visible", timeout=30_000)
+    assert page.text_content("#forecast-close") == f"{expected['forecast'][0]['close']:,.2f}"
+    [saturday] = expected["dropped_rows"]
+    assert f"dropped 1 row(s) without prices: {saturday}" in page.text_content("#notes")

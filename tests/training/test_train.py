@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from stockcast.training.run import train
 
 ROOT = Path(__file__).resolve().parents[2]
