@@ -5,10 +5,10 @@ import sys
 import hydra
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
-from stockcast.training.run import register_resolvers
 
 from stockcast.backtest.run import run_backtest
 from stockcast.errors import StockcastError
+from stockcast.training.run import register_resolvers
 
 register_resolvers()
 

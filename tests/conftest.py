@@ -11,7 +11,6 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hypothesis import strategies as st
 from omegaconf import DictConfig, open_dict
-from stockcast.training.run import register_resolvers, train
 
 from stockcast.ops.layout import ProjectLayout
 from stockcast.ops.local_torchserve import (
@@ -23,6 +22,7 @@ from stockcast.ops.local_torchserve import (
     stop_process_group,
 )
 from stockcast.ops.packaging import build_mar
+from stockcast.training.run import register_resolvers, train
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYOUT = ProjectLayout(ROOT)

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from stockcast.training.datamodule import StockDataModule
 
 from stockcast.data.features import RETURN_FEATURE, compute_features
 from stockcast.data.windows import cumulative_targets, sliding_windows, split_anchors, split_bounds
 from stockcast.errors import DataValidationError
 from stockcast.model.scaling import Standardizer
+from stockcast.training.datamodule import StockDataModule
 
 ROOT = Path(__file__).resolve().parents[2]
 

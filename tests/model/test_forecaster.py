@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from stockcast.training.datamodule import StockDataModule
 
 from stockcast.data.validation import read_ohlcv_csv
 from stockcast.model.forecaster import Forecaster, future_dates
+from stockcast.training.datamodule import StockDataModule
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "GOOG.csv"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import pytest
 import torch
-from stockcast.training.lightning_module import ForecastModule
 
 from stockcast.model.network import LSTMNet
+from stockcast.training.lightning_module import ForecastModule
 
 
 def test_output_shape_follows_horizon():

@@ -8,6 +8,7 @@ import hydra
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
+
 from stockcast.training.datamodule import StockDataModule
 from stockcast.training.lightning_module import ForecastModule
 from stockcast.training.run import train

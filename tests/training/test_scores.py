@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from stockcast.model.calibration import conformal_quantile, fit_calibration
 from stockcast.training.scores import (
     directional_accuracy,
     forecast_report,
@@ -11,8 +13,6 @@ from stockcast.training.scores import (
     point_metrics,
     up_share,
 )
-
-from stockcast.model.calibration import conformal_quantile, fit_calibration
 
 
 def random_walk(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from stockcast.training.run import train
 
 ROOT = Path(__file__).resolve().parents[2]
