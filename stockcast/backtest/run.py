@@ -50,13 +50,13 @@ def run_backtest(cfg: DictConfig) -> dict[str, Any]:
         raise BacktestError(f"unknown backtest method(s) {unknown}; choose from {list(METHODS)}")
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    datamodule = hydra.utils.instantiate(cfg.data)
-    frame = datamodule.load_frame()
+    ticker = scored_ticker(cfg)
+    frame = hydra.utils.instantiate(cfg.data, ticker=ticker).load_frame()
     closes = frame["Close"].to_numpy(np.float64)
     horizon, level = int(cfg.data.horizon), float(cfg.calibration.level)
     min_history = max(settings.naive_lookback + horizon, MIN_GARCH_RETURNS + 1)
     if "model" in settings.methods and not settings.endpoint:
-        refit = hydra.utils.instantiate(cfg.data, test_fraction=0.0)
+        refit = hydra.utils.instantiate(cfg.data, ticker=ticker, test_fraction=0.0)
         min_history = max(min_history, refit.min_rows)
     origins = scored_origins(len(frame), settings.last_days, horizon, min_history)
 
@@ -69,7 +69,12 @@ def run_backtest(cfg: DictConfig) -> dict[str, Any]:
         plain = OmegaConf.to_container(cfg, resolve=False)
         pending = Parallel(n_jobs=settings.n_jobs, return_as="generator")(
             delayed(fit_and_forecast)(
-                plain, fold, frame, output_dir / "folds" / str(fold.number), settings.upload_rows
+                plain,
+                training_tickers(cfg, ticker),
+                fold,
+                frame,
+                output_dir / "folds" / str(fold.number),
+                settings.upload_rows,
             )
             for fold in folds
         )
@@ -88,7 +93,8 @@ def run_backtest(cfg: DictConfig) -> dict[str, Any]:
 
     report = score(frame, closes, origins, horizon, bands)
     report.update(
-        ticker=datamodule.ticker,
+        ticker=ticker,
+        trained_on=training_tickers(cfg, ticker),
         horizon=horizon,
         level=level,
         refit_every=int(settings.refit_every),
@@ -101,6 +107,25 @@ def run_backtest(cfg: DictConfig) -> dict[str, Any]:
     print_backtest(report)
     log.info("backtest written to %s", output_dir)
     return report
+
+
+def scored_ticker(cfg: DictConfig) -> str:
+    """`backtest.ticker`, else the one `data.ticker`, else the first of `data.tickers`."""
+    return str(cfg.backtest.ticker or cfg.data.ticker or cfg.data.tickers[0]).upper()
+
+
+def training_tickers(cfg: DictConfig, scored: str) -> list[str]:
+    """What the refits train on: `data.ticker` alone, or `data.tickers` without the scored
+    ticker when `backtest.leave_out` (to measure the model on a series it never saw)."""
+    tickers = [cfg.data.ticker] if cfg.data.ticker else list(cfg.data.tickers)
+    tickers = [t.upper() for t in tickers]
+    if cfg.backtest.leave_out:
+        tickers = [t for t in tickers if t != scored]
+        if not tickers:
+            raise BacktestError(
+                f"backtest.leave_out=true leaves no ticker to train on besides {scored}"
+            )
+    return tickers
 
 
 def reference_bands(

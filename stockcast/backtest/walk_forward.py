@@ -93,9 +93,15 @@ def fold_config(cfg: dict[str, Any], fold: Fold, dates: pd.Series, output_dir: P
 
 
 def fit_and_forecast(
-    cfg: dict[str, Any], fold: Fold, frame: pd.DataFrame, output_dir: Path, upload_rows: int
+    cfg: dict[str, Any],
+    tickers: list[str],
+    fold: Fold,
+    frame: pd.DataFrame,
+    output_dir: Path,
+    upload_rows: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-    """Refit on the fold's history, then serve every origin of the fold in process.
+    """Refit on the `tickers`' history up to the fold, then serve every origin of the fold in
+    process.
 
     Runs in a worker process: imports training (Lightning, Hydra) only here, and uses one
     intra-op thread so parallel folds do not fight over the cores.
@@ -106,7 +112,7 @@ def fit_and_forecast(
 
     torch.set_num_threads(1)
     register_resolvers()
-    train(fold_config(cfg, fold, frame["Date"], output_dir))
+    train(fold_config(cfg, tickers, fold, frame["Date"], output_dir))
     forecaster = Forecaster.load(output_dir / ARTIFACT_DIR)
     point, lower, upper = served_band(forecaster, frame, fold.origins, upload_rows)
     dates = frame["Date"]

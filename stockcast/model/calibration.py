@@ -11,6 +11,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 SHRINK_GRID = np.linspace(0.0, 1.0, 21)
+# an upload's own quantile is used from this many scored days on (below, the stored one):
+# fewer cannot place an 80% conformal rank (ceil((n + 1) * 0.8) <= n needs n >= 4) with any
+# precision
+MIN_SELF_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -21,26 +25,60 @@ class Calibration:
         forecast; it is picked on validation, so a network without skill falls back to naive
         instead of adding noise to it.
     level: nominal coverage of the interval (0.8 for an 80% interval).
-    quantiles: per horizon step k, the conformal quantile of |error| / (sigma * sqrt(k)), where
-        sigma is the std of daily log returns inside the input window; the band therefore
-        widens in volatile periods and narrows in calm ones.
+    quantiles: per horizon step k, the conformal quantile of |error| / (sigma * sqrt(k)) on the
+        calibration split, where sigma is the EWMA volatility (`vol_lambda`) of the daily log
+        returns inside the input window; the band widens within days of a turbulent spell.
+    vol_lambda: the EWMA decay of that volatility (RiskMetrics' 0.94; 1 weighs the window evenly).
+    self_rows: at serving time, score the model on up to this many of the upload's own most
+        recent days and take the band's quantile from them (0: always the stored quantiles),
+        so a series calmer or wilder than the training tickers gets the band it needs.
+    prior_rows: how many scores the stored quantile counts as in that blend: an upload with n
+        scored days gets (n * its own quantile + prior_rows * stored) / (n + prior_rows).
     """
 
     shrink: float
     level: float
     quantiles: tuple[float, ...]
+    vol_lambda: float = 1.0
+    self_rows: int = 0
+    prior_rows: int = 50
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> Calibration:
-        return cls(float(data["shrink"]), float(data["level"]), tuple(data["quantiles"]))
+        return cls(
+            float(data["shrink"]),
+            float(data["level"]),
+            tuple(data["quantiles"]),
+            float(data.get("vol_lambda", 1.0)),
+            int(data.get("self_rows", 0)),
+            int(data.get("prior_rows", 50)),
+        )
+
+    def blended_quantiles(self, scores: np.ndarray) -> tuple[np.ndarray, int]:
+        """The quantile per step [H] for an upload whose own scores are `scores` [n, H], and n.
+
+        Fewer than MIN_SELF_ROWS scores (or self-calibration off) keep the stored quantiles.
+        """
+        stored = np.asarray(self.quantiles)
+        n = len(scores)
+        if self.self_rows == 0 or n < MIN_SELF_ROWS:
+            return stored, 0
+        own = np.array([conformal_quantile(scores[:, k], self.level) for k in range(len(stored))])
+        return (n * own + self.prior_rows * stored) / (n + self.prior_rows), n
 
 
-def window_volatility(windows: np.ndarray, return_column: int) -> np.ndarray:
-    """Std of the daily log returns in each raw window [n, W, F] -> [n] (floored, never 0)."""
-    return np.maximum(windows[:, :, return_column].std(axis=1), 1e-6)
+def window_volatility(
+    windows: np.ndarray, return_column: int, vol_lambda: float = 1.0
+) -> np.ndarray:
+    """EWMA volatility of the daily log returns in each raw window [n, W, F] -> [n]: the root of
+    the `vol_lambda`-weighted mean of squared returns, the newest weighing most (floored, never 0).
+    """
+    returns = windows[:, :, return_column]  # [n, W]
+    weights = vol_lambda ** np.arange(returns.shape[1] - 1, -1, -1)  # [W], newest 1
+    return np.maximum(np.sqrt((returns**2) @ weights / weights.sum()), 1e-6)
 
 
 def horizon_scale(sigma: np.ndarray, horizon: int) -> np.ndarray:

@@ -46,6 +46,16 @@ class WindowForecast:
         )
 
 
+@dataclass(frozen=True)
+class _Upload:
+    """What one upload contributes to a batch: its windows and what is known after each."""
+
+    windows: np.ndarray  # [m, W, F] raw: the scored windows, then the backtest and latest ones
+    realised: np.ndarray  # [scored, H] cumulative log returns after each scored window
+    sigma: np.ndarray  # [m] window volatility
+    last_close: np.ndarray  # [2] closes at the backtest window and the latest
+
+
 class Forecaster:
     """A trained network with its scaler and calibration; usable without TorchServe."""
 
@@ -72,9 +82,10 @@ class Forecaster:
         return self.window + 2
 
     def forecast_windows(self, windows: np.ndarray) -> WindowForecast:
-        """One vectorised forward pass over raw (unscaled) windows [n, W, F]."""
+        """One vectorised forward pass over raw (unscaled) windows [n, W, F], with the stored
+        quantiles (training evaluates its splits this way)."""
         raw = network_returns(self.net, self.scaler, windows)  # [n, H]
-        sigma = window_volatility(windows, RETURN_FEATURE)  # [n]
+        sigma = window_volatility(windows, RETURN_FEATURE, self.calibration.vol_lambda)  # [n]
         half = horizon_scale(sigma, self.horizon) * np.asarray(self.calibration.quantiles)[None, :]
         return WindowForecast(raw, self.calibration.shrink * raw, half)
 
@@ -85,22 +96,70 @@ class Forecaster:
     def predict_frames(self, frames: list[pd.DataFrame]) -> list[dict]:
         """Forecast the next H closes after each frame, plus a one-step backtest of its last row.
 
-        All frames share one forward pass: two windows each (ending at the last and at the
-        second-to-last bar). Frames must be validated and hold at least `min_rows` rows.
+        Each frame is also scored on its own recent days (up to `calibration.self_rows`: the
+        windows whose H targets lie inside the upload), and its band takes its quantile from
+        those scores blended with the stored one: the upload calibrates its own band. All frames
+        share one forward pass; the scored windows join it only when the served forecast depends
+        on the network (shrink > 0), since a naive forecast's errors need no network. Frames must
+        be validated and hold at least `min_rows` rows.
         """
-        windows, closes = [], []
-        for frame in frames:
-            features = torch.from_numpy(compute_features(frame))  # [N-1, F]
-            tail = sliding_windows(features[-(self.window + 1) :], self.window)  # [2, W, F]
-            windows.append(tail.numpy())
-            closes.append(frame["Close"].to_numpy(np.float64)[-2:])
-        stacked = np.concatenate(windows)  # [2 * len(frames), W, F]; rows (backtest, latest)
-        last_close = np.concatenate(closes)
-        point, lower, upper = self.forecast_windows(stacked).closes(last_close)
-        return [
-            self._response(frame, point[2 * i : 2 * i + 2], lower[2 * i + 1], upper[2 * i + 1])
-            for i, frame in enumerate(frames)
-        ]
+        uploads = [self._upload(frame) for frame in frames]
+        needs_net = self.calibration.shrink > 0
+        batch = np.concatenate([u.windows if needs_net else u.windows[-2:] for u in uploads])
+        raw = network_returns(self.net, self.scaler, batch)  # [rows, H]
+        answers, offset = [], 0
+        for frame, upload in zip(frames, uploads, strict=True):
+            used = len(upload.windows) if needs_net else 2
+            own_raw = raw[offset : offset + used]
+            offset += used
+            answers.append(self._answer(frame, upload, own_raw))
+        return answers
+
+    def _upload(self, frame: pd.DataFrame) -> _Upload:
+        """The windows of one upload: its scored days' (oldest first), then the backtest one and
+        the latest; with the realised log returns and volatility of each."""
+        features = compute_features(frame)  # [M, F]
+        rows, horizon, window = len(features), self.horizon, self.window
+        scored = max(0, min(self.calibration.self_rows, rows - window + 1 - horizon))
+        first = min(rows - 2, rows - horizon - scored)  # anchor (feature row) of the first window
+        windows = sliding_windows(
+            torch.from_numpy(features[first - window + 1 :]), window
+        ).numpy()  # [rows - first, W, F]
+        returns = np.concatenate([np.cumsum(features[first + 1 :, RETURN_FEATURE]), [np.nan]])
+        base = np.concatenate([[0.0], returns[:-1]])
+        # realised cumulative log return of each scored window's steps: [scored, H]
+        ends = np.arange(scored)[:, None] + np.arange(horizon)[None, :]  # [scored, H]
+        realised = returns[ends] - base[:scored, None]
+        sigma = window_volatility(windows, RETURN_FEATURE, self.calibration.vol_lambda)
+        return _Upload(windows, realised, sigma, frame["Close"].to_numpy(np.float64)[-2:])
+
+    def _answer(self, frame: pd.DataFrame, upload: _Upload, raw: np.ndarray) -> dict:
+        cal = self.calibration
+        scored = len(upload.realised)
+        if cal.shrink > 0:
+            served_scored = cal.shrink * raw[:scored]
+        else:
+            served_scored = np.zeros_like(upload.realised)
+        spread = horizon_scale(upload.sigma, self.horizon)  # [windows, H]
+        scores = np.abs(upload.realised - served_scored) / spread[:scored]
+        quantiles, used = cal.blended_quantiles(scores)
+        served = cal.shrink * raw[-2:]  # [2, H] backtest window, latest window
+        half = spread[-2:] * quantiles[None, :]
+        base = upload.last_close[:, None]
+        point = base * np.exp(served)
+        lower, upper = base * np.exp(served - half), base * np.exp(served + half)
+        stored = np.asarray(cal.quantiles)
+        recent = float(np.mean(scores[:, 0] <= stored[0])) if scored else None
+        answer = self._response(frame, point, lower[1], upper[1])
+        answer["calibration"] = {
+            "band": "self-calibrated on the upload" if used else "stored with the model",
+            "rows_scored": used,
+            "recent_coverage": recent,  # how often the stored band held on this upload
+            "quantile": float(quantiles[0]),
+            "stored_quantile": float(stored[0]),
+            "prior_rows": cal.prior_rows,
+        }
+        return answer
 
     def _response(
         self, frame: pd.DataFrame, point: np.ndarray, lower: np.ndarray, upper: np.ndarray

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -35,20 +36,41 @@ class SplitArrays:
     last_close: np.ndarray  # [n] close at the anchor
     future_close: np.ndarray  # [n, H] closes at anchor+1..anchor+H
     target_dates: pd.Series  # [n] date of the first forecast close
+    tickers: np.ndarray  # [n] the series each sample comes from
+
+
+@dataclass
+class Series:
+    """One ticker's rows, features, anchor closes and the anchors of each split."""
+
+    ticker: str
+    frame: pd.DataFrame
+    features: np.ndarray  # [N-1, F]
+    closes: np.ndarray  # [N-1]
+    bounds: SplitBounds | None = None
+    anchors: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def feature_dates(self) -> np.ndarray:
+        """The date of each feature row (bar t of the frame for feature row t-1)."""
+        return self.frame["Date"].to_numpy()[1:]
 
 
 class StockDataModule(pl.LightningDataModule):
-    """Daily OHLCV for one ticker as windowed tensors.
+    """Daily OHLCV of one ticker or several as windowed tensors, for one global model.
 
     Four chronological splits: train (fitting), val (selection: early stopping, checkpoint, LR
     schedule, sweeps, shrink), calib (the conformal band only: rows no fitting or selection saw)
     and test (scored; `test_fraction=0` leaves none, for a model refit on all rows up to `end`).
-    The scaler is fitted on training rows only.
+    With several tickers the split boundaries are dates, cut on the union of their trading days
+    and applied to every ticker alike, so no ticker's held-out days inform training on another.
+    The scaler is fitted on training rows only, of all tickers together.
     """
 
     def __init__(
         self,
-        ticker: str = "GOOG",
+        ticker: str | None = None,
+        tickers: Sequence[str] = ("GOOG",),
         data_dir: str = "data",
         start: str | None = None,
         end: str | None = None,
@@ -76,22 +98,40 @@ class StockDataModule(pl.LightningDataModule):
                 "val_fraction and calib_fraction must be in (0, 1), test_fraction in [0, 1), "
                 f"with a sum below 1; got {val_fraction}, {calib_fraction} and {test_fraction}"
             )
-        self.ticker, self.data_dir, self.start, self.end = (
-            ticker.upper(),
-            Path(data_dir),
-            start,
-            end,
-        )
+        names = [ticker] if ticker else list(tickers)
+        if not names or len(set(n.upper() for n in names)) != len(names):
+            raise DataValidationError(
+                f"data.tickers must name at least one ticker, each once; got {list(tickers)}"
+            )
+        self.tickers = [name.upper() for name in names]
+        self.data_dir, self.start, self.end = Path(data_dir), start, end
         self.interval, self.refresh = interval, refresh
         self.window, self.horizon = window, horizon
         self.val_fraction, self.calib_fraction = val_fraction, calib_fraction
         self.test_fraction = test_fraction
         self.batch_size, self.num_workers = batch_size, num_workers
-        self.frame: pd.DataFrame | None = None
+        self.series: list[Series] = []
         self.scaler: Standardizer | None = None
-        self.bounds: SplitBounds | None = None
         self.datasets: dict[str, TensorDataset] = {}
-        self._anchors: dict[str, torch.Tensor] = {}
+
+    @property
+    def ticker(self) -> str:
+        """A label for the data: the ticker, or the tickers joined by '+'."""
+        return "+".join(self.tickers)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The price rows of a single-ticker module."""
+        if len(self.series) != 1:
+            raise AttributeError("frame is defined for one ticker; use .series")
+        return self.series[0].frame
+
+    @property
+    def bounds(self) -> SplitBounds:
+        """The split bounds of a single-ticker module (feature-row indices)."""
+        if len(self.series) != 1:
+            raise AttributeError("bounds are per ticker; use .series")
+        return self.series[0].bounds
 
     @property
     def min_rows(self) -> int:
@@ -104,78 +144,112 @@ class StockDataModule(pl.LightningDataModule):
         )
         return math.ceil(need) + 2
 
-    def prepare_data(self) -> None:
-        """Download once (rank 0) when the cache is missing or a refresh is asked for."""
-        self._load(refresh=self.refresh)
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.frame is not None:
-            return
-        frame = self._load(refresh=False)
-        features = compute_features(frame)  # [N-1, F]
-        closes = anchor_closes(frame)  # [N-1]
-        self.bounds = split_bounds(
-            len(features), self.val_fraction, self.calib_fraction, self.test_fraction
-        )
-        self._anchors = split_anchors(self.bounds, self.window, self.horizon)
-        empty = [name for name in self.splits if len(self._anchors[name]) == 0]
-        if empty:
-            raise DataValidationError(
-                f"{self.ticker}: {len(frame)} rows leave the {empty} split(s) empty with "
-                f"window={self.window}, horizon={self.horizon}; need at least {self.min_rows} rows"
-            )
-        self.scaler = Standardizer.fit(features[: self.bounds.val_start], RETURN_FEATURE)
-        self.frame, self._features, self._closes = frame, features, closes
-
-        scaled = torch.from_numpy(self.scaler.transform(features)).float()
-        windows = sliding_windows(scaled, self.window)  # [N-W, W, F]
-        targets = cumulative_targets(torch.from_numpy(np.log(closes)), self.horizon)  # [N-1-H, H]
-        targets = (targets / self.scaler.target_scale).float()
-        for name, anchors in self._anchors.items():
-            self.datasets[name] = TensorDataset(
-                windows[anchors - self.window + 1], targets[anchors]
-            )
-
     @property
     def splits(self) -> tuple[str, ...]:
         """The splits this module holds: no test split when `test_fraction` is 0."""
         return SPLITS if self.test_fraction > 0 else SPLITS[:-1]
 
+    def prepare_data(self) -> None:
+        """Download once (rank 0) when a cache is missing or a refresh is asked for."""
+        for ticker in self.tickers:
+            self._load(ticker, refresh=self.refresh)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.series:
+            return
+        series = []
+        for ticker in self.tickers:
+            frame = self._load(ticker, refresh=False)
+            series.append(Series(ticker, frame, compute_features(frame), anchor_closes(frame)))
+        cuts = date_cuts(series, self.val_fraction, self.calib_fraction, self.test_fraction)
+        for one in series:
+            dates = one.feature_dates
+            val, calib, test = (int(np.searchsorted(dates, cut)) for cut in cuts)
+            one.bounds = SplitBounds(val, calib, test, len(dates))
+            one.anchors = split_anchors(one.bounds, self.window, self.horizon)
+        empty = [name for name in self.splits if not sum(len(one.anchors[name]) for one in series)]
+        if empty:
+            rows = ", ".join(f"{one.ticker} {len(one.frame)}" for one in series)
+            raise DataValidationError(
+                f"{self.ticker}: the rows ({rows}) leave the {empty} split(s) empty with "
+                f"window={self.window}, horizon={self.horizon}; need at least {self.min_rows} rows"
+            )
+        self.scaler = Standardizer.fit(
+            np.concatenate([one.features[: one.bounds.val_start] for one in series]),
+            RETURN_FEATURE,
+        )
+        self.series = series
+        parts: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {name: [] for name in SPLITS}
+        for one in series:
+            if len(one.features) < self.window + self.horizon:
+                continue  # too short to give a single sample; its rows only set the cuts
+            scaled = torch.from_numpy(self.scaler.transform(one.features)).float()
+            windows = sliding_windows(scaled, self.window)  # [N-W, W, F]
+            log_close = torch.from_numpy(np.log(one.closes))
+            targets = cumulative_targets(log_close, self.horizon) / self.scaler.target_scale
+            for name, anchors in one.anchors.items():
+                parts[name].append((windows[anchors - self.window + 1], targets[anchors].float()))
+        for name, pieces in parts.items():
+            if pieces:
+                self.datasets[name] = TensorDataset(
+                    torch.cat([x for x, _ in pieces]), torch.cat([y for _, y in pieces])
+                )
+
     def split_arrays(self, split: str) -> SplitArrays:
-        """Raw windows and price-unit truth of a split (for calibration and test metrics)."""
-        anchors = self._anchors[split].numpy()
-        raw = sliding_windows(torch.from_numpy(self._features), self.window).numpy()
+        """Raw windows and price-unit truth of a split, all tickers in order (for calibration
+        and test metrics)."""
+        pieces = [self._series_arrays(one, split) for one in self.series]
+        pieces = [piece for piece in pieces if len(piece.last_close)]
+        return SplitArrays(
+            windows=np.concatenate([p.windows for p in pieces]),
+            last_close=np.concatenate([p.last_close for p in pieces]),
+            future_close=np.concatenate([p.future_close for p in pieces]),
+            target_dates=pd.concat([p.target_dates for p in pieces], ignore_index=True),
+            tickers=np.concatenate([p.tickers for p in pieces]),
+        )
+
+    def _series_arrays(self, one: Series, split: str) -> SplitArrays:
+        anchors = one.anchors[split].numpy()
+        if len(anchors) == 0:
+            return SplitArrays(
+                np.empty((0, self.window, one.features.shape[1])),
+                np.empty(0),
+                np.empty((0, self.horizon)),
+                pd.Series([], dtype="datetime64[ns]"),
+                np.empty(0, dtype=object),
+            )
+        raw = sliding_windows(torch.from_numpy(one.features), self.window).numpy()
         future_index = anchors[:, None] + np.arange(1, self.horizon + 1)  # [n, H]
         dates = (
-            self.frame["Date"].iloc[anchors + 2].reset_index(drop=True)
+            one.frame["Date"].iloc[anchors + 2].reset_index(drop=True)
         )  # frame row = feature row + 1
         return SplitArrays(
             windows=raw[anchors - self.window + 1],
-            last_close=self._closes[anchors],
-            future_close=self._closes[future_index],
+            last_close=one.closes[anchors],
+            future_close=one.closes[future_index],
             target_dates=dates,
+            tickers=np.full(len(anchors), one.ticker, dtype=object),
         )
 
     def date_range(self, split: str) -> tuple[str, str]:
-        """First and last target date of a split, as ISO dates."""
-        anchors = self._anchors[split]
-        first = self.frame["Date"].iloc[int(anchors[0]) + 2]
-        last = self.frame["Date"].iloc[int(anchors[-1]) + 1 + self.horizon]
-        return first.isoformat(), last.isoformat()
+        """First and last target date of a split over all tickers, as ISO dates."""
+        firsts, lasts = [], []
+        for one in self.series:
+            anchors = one.anchors[split]
+            if len(anchors):
+                firsts.append(one.frame["Date"].iloc[int(anchors[0]) + 2])
+                lasts.append(one.frame["Date"].iloc[int(anchors[-1]) + 1 + self.horizon])
+        return min(firsts).isoformat(), max(lasts).isoformat()
 
-    def load_frame(self) -> pd.DataFrame:
-        """The validated price rows this module would train on (downloaded when not cached)."""
-        return self._load(refresh=self.refresh)
-
-    def _load(self, refresh: bool) -> pd.DataFrame:
+    def _load(self, ticker: str, refresh: bool) -> pd.DataFrame:
         return load_prices(
-            self.ticker,
+            ticker,
             self.data_dir,
             start=self.start,
             end=self.end,
             interval=self.interval,
             refresh=refresh,
-            min_rows=self.min_rows,
+            min_rows=self.min_rows if len(self.tickers) == 1 else self.window + 2,
         )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
@@ -195,3 +269,15 @@ class StockDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+
+def date_cuts(
+    series: Sequence[Series], val_fraction: float, calib_fraction: float, test_fraction: float
+) -> tuple[np.datetime64, np.datetime64, np.datetime64]:
+    """The first date of val, calib and test: the split fractions of the union of all tickers'
+    feature-row dates (for one ticker, exactly its row fractions)."""
+    dates = np.unique(np.concatenate([one.feature_dates for one in series]))
+    bounds = split_bounds(len(dates), val_fraction, calib_fraction, test_fraction)
+    at = [min(index, len(dates) - 1) for index in (bounds.val_start, bounds.calib_start)]
+    test = dates[bounds.test_start] if bounds.test_start < len(dates) else dates[-1] + 1
+    return dates[at[0]], dates[at[1]], test

@@ -91,30 +91,39 @@ def evaluate(
         "calibration/level": calibration.level,
         "calibration/quantile": calibration.quantiles[0],
     }
+    several = len(datamodule.tickers) > 1
     for split, arrays in splits.items():
         forecast = forecaster.forecast_windows(arrays.windows)
         point, lower, upper = forecast.closes(arrays.last_close)
-        metrics.update(
-            forecast_report(
-                split,
-                arrays.last_close,
-                arrays.future_close,
-                point,
-                lower,
-                upper,
-            )
-        )
+        truth = (arrays.last_close, arrays.future_close)
+        metrics.update(forecast_report(split, *truth, point, lower, upper))
+        for ticker in datamodule.tickers if several and split != "val" else ():
+            rows = arrays.tickers == ticker
+            if rows.any():
+                metrics.update(
+                    forecast_report(
+                        f"{split}/{ticker}",
+                        arrays.last_close[rows],
+                        arrays.future_close[rows],
+                        point[rows],
+                        lower[rows],
+                        upper[rows],
+                    )
+                )
         if split == "test":
+            shown = arrays.tickers == datamodule.tickers[0]
+            prefix = f"test/{datamodule.tickers[0]}" if several else "test"
             plot_forecast(
-                arrays.target_dates,
-                arrays.future_close[:, 0],
-                point[:, 0],
-                arrays.last_close,
-                lower[:, 0],
-                upper[:, 0],
+                arrays.target_dates[shown],
+                arrays.future_close[shown, 0],
+                point[shown, 0],
+                arrays.last_close[shown],
+                lower[shown, 0],
+                upper[shown, 0],
                 output_dir / "forecast.png",
-                title=f"{datamodule.ticker} test split: relative MAE {metrics['test/rel_mae']:.3f}, "
-                f"{calibration.level:.0%} interval coverage {metrics['test/interval_coverage']:.2f}",
+                title=f"{datamodule.tickers[0]} test split: relative MAE "
+                f"{metrics[f'{prefix}/rel_mae']:.3f}, {calibration.level:.0%} interval "
+                f"coverage {metrics[f'{prefix}/interval_coverage']:.2f}",
             )
     return metrics
 
@@ -132,18 +141,24 @@ def calibrated_forecaster(
         network_returns(net, datamodule.scaler, val.windows),
         np.log(val.future_close / val.last_close[:, None]),
         val.last_close,
-        window_volatility(val.windows, RETURN_FEATURE),
+        window_volatility(val.windows, RETURN_FEATURE, cfg.calibration.vol_lambda),
         level=cfg.calibration.level,
         tolerance_se=cfg.calibration.shrink_tolerance_se,
     )
     quantiles = conformal_quantiles(
         network_returns(net, datamodule.scaler, calib.windows),
         np.log(calib.future_close / calib.last_close[:, None]),
-        window_volatility(calib.windows, RETURN_FEATURE),
+        window_volatility(calib.windows, RETURN_FEATURE, cfg.calibration.vol_lambda),
         selected.shrink,
         cfg.calibration.level,
     )
-    calibration = replace(selected, quantiles=quantiles)
+    calibration = replace(
+        selected,
+        quantiles=quantiles,
+        vol_lambda=float(cfg.calibration.vol_lambda),
+        self_rows=int(cfg.calibration.self_rows),
+        prior_rows=int(cfg.calibration.prior_rows),
+    )
     train_start, train_end = datamodule.date_range("train")
     return Forecaster(
         net,
@@ -154,6 +169,7 @@ def calibrated_forecaster(
         info={
             "name": cfg.model_name,
             "ticker": datamodule.ticker,
+            "tickers": list(datamodule.tickers),
             "trained_on": f"{datamodule.ticker} {train_start[:10]}..{train_end[:10]}",
             "trained_until": train_end,
             "selected_until": datamodule.date_range("val")[1],

@@ -81,7 +81,8 @@ def test_a_fold_trains_on_rows_up_to_its_first_origin_and_scores_none(make_cfg, 
     cfg = make_cfg()
     dates = pd.Series(pd.bdate_range("2010-01-01", periods=1000))
     fold = Fold(2, np.arange(800, 900))
-    fold_cfg = fold_config(OmegaConf.to_container(cfg), fold, dates, tmp_path / "fold")
+    fold_cfg = fold_config(OmegaConf.to_container(cfg), ["AAPL"], fold, dates, tmp_path / "fold")
+    assert list(fold_cfg.data.tickers) == ["AAPL"] and fold_cfg.data.ticker is None
     assert pd.Timestamp(fold_cfg.data.end) == dates.iloc[800]
     assert fold_cfg.data.test_fraction == 0
     assert fold_cfg.paths.output_dir == str(tmp_path / "fold")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickletools
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +30,14 @@ def test_artifact_is_a_state_dict_and_plain_json(trained_run):
     assert all(isinstance(value, torch.Tensor) for value in weights.values())
     spec = json.loads((trained_run / "artifact" / "forecaster.json").read_text())
     assert set(spec["scaler"]) == {"mean", "std", "target_scale"}
-    assert spec["info"]["trained_on"].startswith("GOOG 2004-")
+    assert spec["info"]["trained_on"].startswith("GOOG+AAPL+IBM+MSFT 2000-")
+    assert spec["info"]["tickers"] == ["GOOG", "AAPL", "IBM", "MSFT"]
 
 
-def test_forecast_for_a_window_equals_the_training_evaluation(forecaster, make_cfg):
+def test_forecast_for_a_window_equals_the_training_evaluation(trained_run, make_cfg):
+    """With the stored quantile (self-calibration off), serving is training's evaluation."""
+    forecaster = Forecaster.load(trained_run / "artifact")
+    forecaster.calibration = replace(forecaster.calibration, self_rows=0)
     datamodule = StockDataModule(data_dir=make_cfg().paths.data_dir)
     datamodule.setup()
     test = datamodule.split_arrays("test")

@@ -52,7 +52,7 @@ def test_sample_csv_gets_a_forecast_with_model_provenance(torchserve, packaged_m
     assert model["name"] == "stockcast"
     assert model["version"] == torchserve.describe()["modelVersion"]
     assert model["window"] == 30
-    assert model["trained_on"].startswith("GOOG 2004-")
+    assert model["trained_on"].startswith("GOOG+AAPL+IBM+MSFT 2000-")
     assert model["trained_until"].startswith("20")
 
 
@@ -89,25 +89,26 @@ def test_every_upload_style_gets_the_same_forecast(
 def test_served_forecast_equals_the_training_pipeline_for_the_last_test_window(
     torchserve, trained_run, make_cfg
 ):
-    datamodule = hydra.utils.instantiate(make_cfg().data)  # the data settings training used
+    datamodule = hydra.utils.instantiate(make_cfg("data.ticker=GOOG").data)
     datamodule.setup()
     test = datamodule.split_arrays("test")
     forecaster = Forecaster.load(trained_run / "artifact")
-    expected = forecaster.forecast_windows(test.windows[-1:])
-    point, lower, upper = expected.closes(test.last_close[-1:])
+    point = forecaster.forecast_windows(test.windows[-1:]).closes(test.last_close[-1:])[0]
 
     history = datamodule.frame[datamodule.frame["Date"] < test.target_dates.iloc[-1]]
     buffer = io.StringIO()
     history.to_csv(buffer, index=False, date_format="%Y-%m-%d")
     served = post_csv(torchserve.prediction_url, buffer.getvalue().encode()).json()
+    in_process = forecaster.predict(history.reset_index(drop=True))
 
     assert served["last_close"] == pytest.approx(test.last_close[-1], rel=1e-12)
     [step] = served["forecast"]
+    assert step["close"] == pytest.approx(point[0, 0], rel=1e-6)  # the training pipeline's
+    [local] = in_process["forecast"]  # and the band the same code computes in process
     np.testing.assert_allclose(
-        [step["close"], step["lower"], step["upper"]],
-        [point[0, 0], lower[0, 0], upper[0, 0]],
-        rtol=1e-6,
+        [step["lower"], step["upper"]], [local["lower"], local["upper"]], rtol=1e-6
     )
+    assert served["calibration"] == in_process["calibration"]
 
 
 BAD_REQUESTS = {
