@@ -149,9 +149,11 @@ def parse_request(
     if too_large:
         raise RequestRejected(413, "CSV too large", too_large, "too_large")
     try:
-        return read_ohlcv_csv(source, min_rows=forecaster.min_rows)
+        frame = read_ohlcv_csv(source, min_rows=forecaster.min_rows)
+        forecaster.check_dates(frame["Date"])  # bar spacing and calendar, after the validator
     except DataValidationError as error:
         raise rejection_for(error) from None
+    return frame
 
 
 def answer_batch(

@@ -12,8 +12,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from stockcast.data.calendars import DEFAULT_CALENDAR, trading_sessions
 from stockcast.data.features import RETURN_FEATURE, anchor_closes, compute_features
 from stockcast.data.market_data import load_prices
+from stockcast.data.spacing import check_bar_spacing
 from stockcast.data.windows import (
     SplitBounds,
     cumulative_targets,
@@ -53,6 +55,7 @@ class StockDataModule(pl.LightningDataModule):
         start: str | None = None,
         end: str | None = None,
         interval: str = "1d",
+        calendar: str = DEFAULT_CALENDAR,
         refresh: bool = False,
         window: int = 30,
         horizon: int = 1,
@@ -83,6 +86,8 @@ class StockDataModule(pl.LightningDataModule):
             end,
         )
         self.interval, self.refresh = interval, refresh
+        self.calendar = calendar  # dates the artifact's forecasts; checked now, not after training
+        trading_sessions(calendar)
         self.window, self.horizon = window, horizon
         self.val_fraction, self.calib_fraction = val_fraction, calib_fraction
         self.test_fraction = test_fraction
@@ -168,7 +173,7 @@ class StockDataModule(pl.LightningDataModule):
         return self._load(refresh=self.refresh)
 
     def _load(self, refresh: bool) -> pd.DataFrame:
-        return load_prices(
+        frame = load_prices(
             self.ticker,
             self.data_dir,
             start=self.start,
@@ -177,6 +182,14 @@ class StockDataModule(pl.LightningDataModule):
             refresh=refresh,
             min_rows=self.min_rows,
         )
+        check_bar_spacing(
+            frame["Date"],
+            self.interval,
+            expects=f"data.interval={self.interval} asks for",
+            source=self.ticker,
+            hint="set data.interval to match the data, or download again with data.refresh=true",
+        )
+        return frame
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return DataLoader(
