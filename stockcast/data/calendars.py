@@ -1,8 +1,8 @@
 """Trading sessions of an exchange, so that daily forecasts fall on days its market is open.
 
 `exchange_calendars` keeps each exchange's weekends, holidays and unscheduled closures (the NYSE's
-2001-09-11..14, for one). Building a calendar takes about 0.6 s, so each is built once per process
-and kept as a sorted array of session dates; dating a forecast is then one binary search.
+2001-09-11..14, for one). Building a calendar takes about half a second, so each is built once per
+process and kept as a sorted array of session dates; dating a forecast is then one binary search.
 """
 
 from __future__ import annotations
