@@ -9,14 +9,15 @@ from __future__ import annotations
 import pandas as pd
 
 DAILY = "1d"
-# unit -> (pandas step for `count` units, intraday?)
+# unit -> (pandas step for `count` units, intraday?, the word for one unit)
 _UNITS = {
-    "m": (lambda n: pd.Timedelta(minutes=n), True),
-    "h": (lambda n: pd.Timedelta(hours=n), True),
-    "d": (lambda n: pd.Timedelta(days=n), False),
-    "wk": (lambda n: pd.DateOffset(weeks=n), False),
-    "mo": (lambda n: pd.DateOffset(months=n), False),
+    "m": (lambda n: pd.Timedelta(minutes=n), True, "minute"),
+    "h": (lambda n: pd.Timedelta(hours=n), True, "hour"),
+    "d": (lambda n: pd.Timedelta(days=n), False, "day"),
+    "wk": (lambda n: pd.DateOffset(weeks=n), False, "week"),
+    "mo": (lambda n: pd.DateOffset(months=n), False, "month"),
 }
+_ONE_UNIT_NAMES = {"h": "hourly", "d": "daily", "wk": "weekly", "mo": "monthly"}
 
 
 def parse_interval(interval: str) -> tuple[int, str]:
@@ -32,6 +33,23 @@ def bar_step(interval: str) -> pd.DateOffset | pd.Timedelta:
     """The nominal time between two bars, as a pandas step."""
     count, unit = parse_interval(interval)
     return _UNITS[unit][0](count)
+
+
+def nominal_duration(interval: str) -> pd.Timedelta:
+    """The usual time between two bars as a fixed length (a month counts 365.25 / 12 days)."""
+    step = bar_step(interval)
+    if isinstance(step, pd.Timedelta):
+        return step
+    count, unit = parse_interval(interval)
+    return pd.Timedelta(weeks=count) if unit == "wk" else pd.Timedelta(days=365.25 / 12 * count)
+
+
+def bar_name(interval: str) -> str:
+    """'1d' -> 'daily', '1h' -> 'hourly', '15m' -> '15-minute': how a refusal names the bars."""
+    count, unit = parse_interval(interval)
+    if count == 1 and unit in _ONE_UNIT_NAMES:
+        return _ONE_UNIT_NAMES[unit]
+    return f"{count}-{_UNITS[unit][2]}"
 
 
 def is_intraday(interval: str) -> bool:

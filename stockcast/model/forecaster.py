@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from stockcast.data.calendars import DEFAULT_CALENDAR, next_sessions, trading_sessions
 from stockcast.data.features import FEATURE_NAMES, RETURN_FEATURE, compute_features
 from stockcast.data.intervals import DAILY, bar_step
+from stockcast.data.spacing import check_bar_spacing
 from stockcast.data.windows import sliding_windows
 from stockcast.model.calibration import Calibration, horizon_scale, window_volatility
 from stockcast.model.network import LSTMNet
@@ -57,7 +59,11 @@ class _Upload:
 
 
 class Forecaster:
-    """A trained network with its scaler and calibration; usable without TorchServe."""
+    """A trained network with its scaler and calibration; usable without TorchServe.
+
+    `interval` is the bar spacing it was trained on and `calendar` the exchange calendar
+    (`exchange_calendars` name) that dates its daily forecasts.
+    """
 
     def __init__(
         self,
@@ -67,12 +73,16 @@ class Forecaster:
         window: int,
         interval: str = DAILY,
         info: dict | None = None,
+        calendar: str = DEFAULT_CALENDAR,
     ) -> None:
         self.net = net.eval()
         self.scaler = scaler
         self.calibration = calibration
         self.window = window
         self.interval = interval
+        self.calendar = calendar
+        if interval == DAILY:  # build it now: an unknown name fails here, and no request waits
+            trading_sessions(calendar)
         self.horizon = int(net.settings["horizon"])
         self.info = dict(info or {})
 
@@ -80,6 +90,12 @@ class Forecaster:
     def min_rows(self) -> int:
         """CSV rows needed: one window of features (W+1 bars) plus the bar the backtest checks."""
         return self.window + 2
+
+    def check_dates(self, dates: pd.Series) -> None:
+        """Refuse validated dates this model cannot read or date: bars spaced unlike its training
+        bars, or an end outside its calendar (`DataValidationError`)."""
+        check_bar_spacing(dates, self.interval)
+        future_dates(dates.iloc[-1], self.interval, self.horizon, self.calendar)
 
     def forecast_windows(self, windows: np.ndarray) -> WindowForecast:
         """One vectorised forward pass over raw (unscaled) windows [n, W, F], with the stored
@@ -101,7 +117,7 @@ class Forecaster:
         those scores blended with the stored one: the upload calibrates its own band. All frames
         share one forward pass; the scored windows join it only when the served forecast depends
         on the network (shrink > 0), since a naive forecast's errors need no network. Frames must
-        be validated and hold at least `min_rows` rows.
+        be validated, pass `check_dates` and hold at least `min_rows` rows.
         """
         uploads = [self._upload(frame) for frame in frames]
         needs_net = self.calibration.shrink > 0
@@ -167,7 +183,7 @@ class Forecaster:
         dates = frame["Date"]
         actual = float(frame["Close"].iloc[-1])
         predicted_last = float(point[0, 0])
-        future = future_dates(dates.iloc[-1], self.interval, self.horizon)
+        future = future_dates(dates.iloc[-1], self.interval, self.horizon, self.calendar)
         return {
             "last_date": _iso(dates.iloc[-1]),
             "last_close": actual,
@@ -205,6 +221,7 @@ class Forecaster:
             "network": self.net.settings,
             "window": self.window,
             "interval": self.interval,
+            "calendar": self.calendar,
             "scaler": self.scaler.to_dict(),
             "calibration": self.calibration.to_dict(),
             "info": self.info,
@@ -232,6 +249,7 @@ class Forecaster:
             window=int(spec["window"]),
             interval=spec["interval"],
             info=spec.get("info", {}),
+            calendar=spec.get("calendar", DEFAULT_CALENDAR),
         )
 
 
@@ -243,10 +261,13 @@ def network_returns(net: LSTMNet, scaler: Standardizer, windows: np.ndarray) -> 
     return net(scaled).double().numpy() * scaler.target_scale  # [n, H]
 
 
-def future_dates(last: pd.Timestamp, interval: str, horizon: int) -> list[pd.Timestamp]:
-    """The next `horizon` bar times: business days for daily data (no holiday calendar)."""
+def future_dates(
+    last: pd.Timestamp, interval: str, horizon: int, calendar: str = DEFAULT_CALENDAR
+) -> list[pd.Timestamp]:
+    """The next `horizon` bar times: the calendar's next sessions for daily bars (no weekends or
+    holidays), whole bar steps for the others."""
     if interval == DAILY:
-        return list(pd.bdate_range(last + pd.offsets.BDay(1), periods=horizon))
+        return next_sessions(calendar, last, horizon)
     return [last + bar_step(interval) * k for k in range(1, horizon + 1)]
 
 

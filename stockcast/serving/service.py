@@ -147,9 +147,11 @@ def parse_request(
     if too_large:
         raise RequestRejected(413, "CSV too large", too_large, "too_large")
     try:
-        return read_price_table(source, min_rows=forecaster.min_rows)
+        table = read_price_table(source, min_rows=forecaster.min_rows)
+        forecaster.check_dates(table.frame["Date"])  # bar spacing and calendar, after the validator
     except DataValidationError as error:
         raise rejection_for(error) from None
+    return table
 
 
 def answer_batch(

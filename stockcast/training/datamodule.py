@@ -13,8 +13,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from stockcast.data.calendars import DEFAULT_CALENDAR, trading_sessions
 from stockcast.data.features import RETURN_FEATURE, anchor_closes, compute_features
 from stockcast.data.market_data import load_prices
+from stockcast.data.spacing import check_bar_spacing
 from stockcast.data.windows import (
     SplitBounds,
     cumulative_targets,
@@ -75,6 +77,7 @@ class StockDataModule(pl.LightningDataModule):
         start: str | None = None,
         end: str | None = None,
         interval: str = "1d",
+        calendar: str = DEFAULT_CALENDAR,
         refresh: bool = False,
         window: int = 30,
         horizon: int = 1,
@@ -106,6 +109,8 @@ class StockDataModule(pl.LightningDataModule):
         self.tickers = [name.upper() for name in names]
         self.data_dir, self.start, self.end = Path(data_dir), start, end
         self.interval, self.refresh = interval, refresh
+        self.calendar = calendar  # dates the artifact's forecasts; checked now, not after training
+        trading_sessions(calendar)
         self.window, self.horizon = window, horizon
         self.val_fraction, self.calib_fraction = val_fraction, calib_fraction
         self.test_fraction = test_fraction
@@ -241,8 +246,14 @@ class StockDataModule(pl.LightningDataModule):
                 lasts.append(one.frame["Date"].iloc[int(anchors[-1]) + 1 + self.horizon])
         return min(firsts).isoformat(), max(lasts).isoformat()
 
+    def load_frame(self) -> pd.DataFrame:
+        """The validated price rows of a single-ticker module (downloaded when not cached)."""
+        if len(self.tickers) != 1:
+            raise AttributeError("load_frame is defined for one ticker")
+        return self._load(self.tickers[0], refresh=self.refresh)
+
     def _load(self, ticker: str, refresh: bool) -> pd.DataFrame:
-        return load_prices(
+        frame = load_prices(
             ticker,
             self.data_dir,
             start=self.start,
@@ -251,6 +262,14 @@ class StockDataModule(pl.LightningDataModule):
             refresh=refresh,
             min_rows=self.min_rows if len(self.tickers) == 1 else self.window + 2,
         )
+        check_bar_spacing(
+            frame["Date"],
+            self.interval,
+            expects=f"data.interval={self.interval} asks for",
+            source=ticker,
+            hint="set data.interval to match the data, or download again with data.refresh=true",
+        )
+        return frame
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return DataLoader(

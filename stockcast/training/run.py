@@ -166,6 +166,7 @@ def calibrated_forecaster(
         calibration,
         window=datamodule.window,
         interval=datamodule.interval,
+        calendar=datamodule.calendar,
         info={
             "name": cfg.model_name,
             "ticker": datamodule.ticker,

@@ -101,3 +101,8 @@ def test_too_short_series_says_how_many_rows_are_needed(tmp_path):
         DataValidationError, match=r"TINY.csv: too few rows .* got 40, need at least 59"
     ):
         datamodule.setup()
+
+
+def test_an_unknown_calendar_is_refused_before_any_training(tmp_path):
+    with pytest.raises(DataValidationError, match="unknown exchange calendar 'XNYZ'"):
+        StockDataModule(data_dir=str(tmp_path), calendar="XNYZ")

@@ -13,8 +13,13 @@ import pandas as pd
 import pytest
 import torch
 
+from stockcast.data.features import N_FEATURES
 from stockcast.data.validation import read_ohlcv_csv
+from stockcast.errors import DataValidationError
+from stockcast.model.calibration import Calibration
 from stockcast.model.forecaster import Forecaster, future_dates
+from stockcast.model.network import LSTMNet
+from stockcast.model.scaling import Standardizer
 from stockcast.training.datamodule import StockDataModule
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "GOOG.csv"
@@ -32,6 +37,7 @@ def test_artifact_is_a_state_dict_and_plain_json(trained_run):
     assert set(spec["scaler"]) == {"mean", "std", "target_scale"}
     assert spec["info"]["trained_on"].startswith("GOOG+AAPL+IBM+MSFT 2000-")
     assert spec["info"]["tickers"] == ["GOOG", "AAPL", "IBM", "MSFT"]
+    assert (spec["interval"], spec["calendar"]) == ("1d", "XNYS")
 
 
 def test_forecast_for_a_window_equals_the_training_evaluation(trained_run, make_cfg):
@@ -67,6 +73,69 @@ def test_batch_of_frames_equals_one_by_one(forecaster):
         < together[2]["forecast"][0]["close"]
         < together[2]["forecast"][0]["upper"]
     )
+
+
+def sample_ending(last_day: str, rows: int = 60) -> pd.DataFrame:
+    """The sample's last `rows` bars, re-dated to weekdays ending on `last_day`."""
+    frame = read_ohlcv_csv(SAMPLE).tail(rows).reset_index(drop=True)
+    frame["Date"] = pd.bdate_range(end=last_day, periods=rows)
+    return frame
+
+
+def untrained(horizon: int, calendar: str = "XNYS") -> Forecaster:
+    """A forecaster of `horizon` steps whose numbers do not matter, only its dates."""
+    return Forecaster(
+        LSTMNet(hidden_size=4, num_layers=1, horizon=horizon),
+        Standardizer((0.0,) * N_FEATURES, (1.0,) * N_FEATURES, 0.01),
+        Calibration(0.0, 0.8, (1.0,) * horizon),
+        window=30,
+        calendar=calendar,
+    )
+
+
+def test_a_csv_ending_on_new_years_eve_is_forecast_for_january_the_second(forecaster):
+    [step] = forecaster.predict(sample_ending("2018-12-31"))["forecast"]
+    assert step["date"] == "2019-01-02"
+
+
+def test_a_five_session_forecast_skips_christmas():
+    forecast = untrained(horizon=5).predict(sample_ending("2018-12-21"))["forecast"]
+    assert [step["date"] for step in forecast] == [
+        "2018-12-24",
+        "2018-12-26",
+        "2018-12-27",
+        "2018-12-28",
+        "2018-12-31",
+    ]
+
+
+def test_the_calendar_travels_with_the_artifact(tmp_path):
+    untrained(horizon=1, calendar="XLON").save(tmp_path)
+    london = Forecaster.load(tmp_path)
+    assert london.calendar == "XLON"
+    [step] = london.predict(sample_ending("2018-12-24"))["forecast"]
+    assert step["date"] == "2018-12-27"  # London is shut on Boxing Day as well
+
+
+def test_an_artifact_from_before_calendars_dates_by_the_new_york_exchange(trained_run, tmp_path):
+    spec = json.loads((trained_run / "artifact" / "forecaster.json").read_text())
+    del spec["calendar"]
+    (tmp_path / "forecaster.json").write_text(json.dumps(spec))
+    (tmp_path / "weights.pt").write_bytes((trained_run / "artifact" / "weights.pt").read_bytes())
+    assert Forecaster.load(tmp_path).calendar == "XNYS"
+
+
+@pytest.mark.parametrize(
+    ("dates", "reason"),
+    [
+        (pd.date_range("2024-01-02 09:30", periods=60, freq="h"), "bar_spacing"),
+        (pd.bdate_range(end="2200-01-02", periods=60), "outside_calendar"),
+    ],
+)
+def test_dates_the_model_cannot_read_or_date_are_refused(forecaster, dates, reason):
+    with pytest.raises(DataValidationError) as caught:
+        forecaster.check_dates(pd.Series(dates))
+    assert caught.value.reason == reason
 
 
 def test_future_dates_for_intraday_bars():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import hydra
 import numpy as np
+import pandas as pd
 import pytest
 import requests
 
@@ -31,6 +32,21 @@ def with_cell(row_from_end: int, column: str, value: str, rows: int = 60) -> byt
     table = [line.split(",") for line in LAYOUT.sample_upload(rows).decode().splitlines()]
     table[-row_from_end][table[0].index(column)] = value
     return ("\n".join(",".join(cells) for cells in table) + "\n").encode()
+
+
+def redated(last_day: str, rows: int = 60) -> bytes:
+    """The last `rows` sample rows, re-dated to weekdays ending on `last_day`."""
+    header, *lines = LAYOUT.sample_upload(rows).decode().splitlines()
+    days = pd.bdate_range(end=last_day, periods=rows).strftime("%Y-%m-%d")
+    return "\n".join(
+        [header, *(f"{day}{line[10:]}" for day, line in zip(days, lines, strict=True))]
+    ).encode()
+
+
+def hourly_bars(rows: int = 60) -> bytes:
+    """EUR/USD-like hourly bars, which issue 10 found answered with a 200 by the daily model."""
+    stamps = pd.date_range("2024-01-02", periods=rows, freq="h", tz="UTC")
+    return "\n".join([HEADER, *(f"{ts.isoformat()},1.1,1.11,1.09,1.1,0" for ts in stamps)]).encode()
 
 
 def post_csv(url: str, body: bytes, content_type: str = "text/csv") -> requests.Response:
@@ -111,8 +127,21 @@ def test_served_forecast_equals_the_training_pipeline_for_the_last_test_window(
     assert served["calibration"] == in_process["calibration"]
 
 
+def test_a_csv_ending_on_new_years_eve_is_forecast_for_the_next_session(torchserve):
+    response = post_csv(torchserve.prediction_url, redated("2018-12-31"))
+    assert response.status_code == 200, response.text
+    assert response.json()["last_date"] == "2018-12-31"
+    assert [step["date"] for step in response.json()["forecast"]] == ["2019-01-02"]
+
+
 BAD_REQUESTS = {
     "empty body": (b"", "text/csv", 400, "empty body"),
+    "hourly bars to the daily model": (
+        hourly_bars(),
+        "text/csv",
+        422,
+        "this model forecasts daily bars; the upload's bars are 1 hour apart",
+    ),
     "a zip file, not CSV": (
         b"PK\x03\x04\x14\x00\x00\x00",
         "application/octet-stream",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from stockcast.data.validation import read_ohlcv_csv
@@ -191,3 +192,37 @@ def test_refusals_are_422s_for_people_without_python_reprs(forecaster, body):
         parse_request(forecaster, {"body": body}, "text/csv")
     assert caught.value.status == 422
     assert not any(text in caught.value.detail for text in ("np.", "Timestamp(", "int64"))
+
+
+def hourly_upload(rows: int = 60) -> bytes:
+    """EUR/USD-like hourly bars: what issue 10 sent to the daily model and got a 200 for."""
+    stamps = pd.date_range("2024-01-02 00:00", periods=rows, freq="h", tz="UTC")
+    return "\n".join(
+        [HEADER] + [f"{ts.isoformat()},1.10,1.11,1.09,1.10,0" for ts in stamps]
+    ).encode()
+
+
+def test_hourly_bars_sent_to_the_daily_model_get_a_422_naming_both(forecaster):
+    with pytest.raises(RequestRejected) as caught:
+        parse_request(forecaster, {"body": hourly_upload()}, "text/csv")
+    assert (caught.value.status, caught.value.reason) == (422, "bar_spacing")
+    assert caught.value.detail == (
+        "this model forecasts daily bars; the upload's bars are 1 hour apart"
+    )
+
+
+def test_a_day_with_intraday_rows_is_refused_naming_two_rows(forecaster):
+    lines = LAYOUT.sample_upload(60).decode().splitlines()
+    lines.insert(31, lines[30].replace(lines[30][:10], lines[30][:10] + " 12:00", 1))
+    with pytest.raises(RequestRejected) as caught:
+        parse_request(forecaster, {"body": "\n".join(lines).encode()}, "text/csv")
+    assert caught.value.status == 422
+    assert f"rows 31 and 32 ({lines[30][:10]} and {lines[30][:10]} 12:00:00)" in caught.value.detail
+
+
+def test_an_upload_ending_past_the_calendar_is_a_422_not_a_500(forecaster):
+    days = pd.bdate_range(end="2200-01-02", periods=60)
+    body = "\n".join([HEADER] + [f"{day:%Y-%m-%d},10,11,9,10,100" for day in days]).encode()
+    with pytest.raises(RequestRejected) as caught:
+        parse_request(forecaster, {"body": body}, "text/csv")
+    assert (caught.value.status, caught.value.reason) == (422, "outside_calendar")

@@ -119,6 +119,20 @@ def test_bad_setting_prints_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_a_daily_cache_trained_as_hourly_bars_is_refused_in_one_line(tmp_path):
+    (tmp_path / "GOOG_1h.csv").write_bytes((ROOT / "data" / "GOOG.csv").read_bytes())
+    result = run_cli(
+        "data.interval=1h", f"paths.data_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}"
+    )
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: data.interval=1h asks for hourly bars; GOOG's bars are 1 day apart; set "
+        "data.interval to match the data, or download again with data.refresh=true"
+    ]
+    assert "Traceback" not in result.stderr
+
+
 def test_sweep_runs_every_point(tmp_path):
     result = run_cli(
         "-m", "model.net.hidden_size=8,16", "trainer.max_epochs=1", f"hydra.sweep.dir={tmp_path}"

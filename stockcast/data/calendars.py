@@ -1,0 +1,65 @@
+"""Trading sessions of an exchange, so that daily forecasts fall on days its market is open.
+
+`exchange_calendars` keeps each exchange's weekends, holidays and unscheduled closures (the NYSE's
+2001-09-11..14, for one). Building a calendar takes about half a second, so each is built once per
+process and kept as a sorted array of session dates; dating a forecast is then one binary search.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import exchange_calendars
+import numpy as np
+import pandas as pd
+
+from stockcast.errors import DataValidationError
+
+DEFAULT_CALENDAR = "XNYS"  # the New York Stock Exchange; artifacts that name no calendar used it
+# Uploads reach back decades (IBM trades from 1962 on Yahoo); exchanges whose calendar begins later
+# start at their own first date.
+EARLIEST = pd.Timestamp("1970-01-01")
+
+
+@cache
+def trading_sessions(name: str) -> np.ndarray:
+    """The session dates of calendar `name`, ascending, as datetime64[ns] [S].
+
+    Raises:
+        DataValidationError: `name` is not an `exchange_calendars` calendar.
+    """
+    try:
+        calendar = exchange_calendars.get_calendar(name, start=EARLIEST)
+    except exchange_calendars.errors.InvalidCalendarName:
+        raise DataValidationError(
+            f"unknown exchange calendar {name!r}: use an exchange_calendars name such as XNYS "
+            "(New York), XLON (London), XTKS (Tokyo) or 24/7",
+            "unknown_calendar",
+        ) from None
+    except ValueError:  # this exchange's calendar begins after EARLIEST
+        first = type(exchange_calendars.get_calendar(name)).bound_min()
+        calendar = exchange_calendars.get_calendar(name, start=first)
+    return calendar.sessions.to_numpy(dtype="datetime64[ns]")
+
+
+def next_sessions(name: str, after: pd.Timestamp, count: int) -> list[pd.Timestamp]:
+    """The `count` sessions of calendar `name` that follow the date of `after`.
+
+    A time-zone-aware `after` counts by its own wall-clock date (daily bars carry the exchange's
+    local date).
+
+    Raises:
+        DataValidationError: `after` is outside the calendar's range, so its sessions are unknown.
+    """
+    sessions = trading_sessions(name)
+    stamp = pd.Timestamp(after)
+    day = (stamp.tz_localize(None) if stamp.tz is not None else stamp).normalize()
+    first = int(np.searchsorted(sessions, day.to_datetime64(), side="right"))
+    if first == 0 or first + count > len(sessions):
+        known = "{}..{}".format(*pd.DatetimeIndex(sessions[[0, -1]]).strftime("%Y-%m-%d"))
+        raise DataValidationError(
+            f"the data end on {day:%Y-%m-%d}, outside the {name} trading calendar ({known}), "
+            f"so the next {count} session(s) cannot be dated; send rows that end within it",
+            "outside_calendar",
+        )
+    return list(pd.DatetimeIndex(sessions[first : first + count]))
