@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from stockcast.data.features import FEATURE_NAMES, RETURN_FEATURE
+
 SHRINK_GRID = np.linspace(0.0, 1.0, 21)
 # an upload's own quantile is used from this many scored days on (below, the stored one):
 # fewer cannot place an 80% conformal rank (ceil((n + 1) * 0.8) <= n needs n >= 4) with any
@@ -29,6 +31,8 @@ class Calibration:
         calibration split, where sigma is the EWMA volatility (`vol_lambda`) of the daily log
         returns inside the input window; the band widens within days of a turbulent spell.
     vol_lambda: the EWMA decay of that volatility (RiskMetrics' 0.94; 1 weighs the window evenly).
+    vol_estimator: the daily variance it averages: "close" (squared returns) or "ohlc" (gap and
+        Garman-Klass range); see `window_volatility`.
     self_rows: at serving time, score the model on up to this many of the upload's own most
         recent days and take the band's quantile from them (0: always the stored quantiles),
         so a series calmer or wilder than the training tickers gets the band it needs.
@@ -42,6 +46,7 @@ class Calibration:
     vol_lambda: float = 1.0
     self_rows: int = 0
     prior_rows: int = 50
+    vol_estimator: str = "close"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,7 +60,12 @@ class Calibration:
             float(data.get("vol_lambda", 1.0)),
             int(data.get("self_rows", 0)),
             int(data.get("prior_rows", 50)),
+            str(data.get("vol_estimator", "close")),
         )
+
+    def volatility(self, windows: np.ndarray) -> np.ndarray:
+        """The band's volatility scale of each raw window [n, W, F] -> [n]."""
+        return window_volatility(windows, self.vol_lambda, self.vol_estimator)
 
     def blended_quantiles(self, scores: np.ndarray) -> tuple[np.ndarray, int]:
         """The quantile per step [H] for an upload whose own scores are `scores` [n, H], and n.
@@ -71,14 +81,26 @@ class Calibration:
 
 
 def window_volatility(
-    windows: np.ndarray, return_column: int, vol_lambda: float = 1.0
+    windows: np.ndarray, vol_lambda: float = 1.0, estimator: str = "close"
 ) -> np.ndarray:
-    """EWMA volatility of the daily log returns in each raw window [n, W, F] -> [n]: the root of
-    the `vol_lambda`-weighted mean of squared returns, the newest weighing most (floored, never 0).
+    """EWMA volatility of each raw window [n, W, F] -> [n]: the root of the `vol_lambda`-weighted
+    mean of daily variance estimates, the newest weighing most (floored, never 0).
+
+    `estimator="close"`: squared close-to-close log returns. `"ohlc"`: the overnight gap squared
+    plus Garman-Klass's intraday variance, 0.5 log(H/L)^2 - (2 ln 2 - 1) log(C/O)^2; it uses the
+    day's range as well as its close, so it measures the same variance with far less noise.
     """
-    returns = windows[:, :, return_column]  # [n, W]
-    weights = vol_lambda ** np.arange(returns.shape[1] - 1, -1, -1)  # [W], newest 1
-    return np.maximum(np.sqrt((returns**2) @ weights / weights.sum()), 1e-6)
+    if estimator == "close":
+        daily = windows[:, :, RETURN_FEATURE] ** 2  # [n, W]
+    elif estimator == "ohlc":
+        gap, spread, body = (
+            windows[:, :, FEATURE_NAMES.index(f)] for f in ("gap", "range", "body")
+        )
+        daily = gap**2 + 0.5 * spread**2 - (2 * math.log(2) - 1) * body**2  # [n, W]
+    else:
+        raise ValueError(f"unknown volatility estimator {estimator!r}: use 'close' or 'ohlc'")
+    weights = vol_lambda ** np.arange(daily.shape[1] - 1, -1, -1)  # [W], newest 1
+    return np.maximum(np.sqrt(np.maximum(daily @ weights / weights.sum(), 0.0)), 1e-6)
 
 
 def horizon_scale(sigma: np.ndarray, horizon: int) -> np.ndarray:

@@ -21,7 +21,7 @@ from stockcast.data.features import FEATURE_NAMES, RETURN_FEATURE, compute_featu
 from stockcast.data.intervals import DAILY, bar_step
 from stockcast.data.spacing import check_bar_spacing
 from stockcast.data.windows import sliding_windows
-from stockcast.model.calibration import Calibration, horizon_scale, window_volatility
+from stockcast.model.calibration import Calibration, horizon_scale
 from stockcast.model.network import LSTMNet
 from stockcast.model.scaling import Standardizer
 
@@ -101,7 +101,7 @@ class Forecaster:
         """One vectorised forward pass over raw (unscaled) windows [n, W, F], with the stored
         quantiles (training evaluates its splits this way)."""
         raw = network_returns(self.net, self.scaler, windows)  # [n, H]
-        sigma = window_volatility(windows, RETURN_FEATURE, self.calibration.vol_lambda)  # [n]
+        sigma = self.calibration.volatility(windows)  # [n]
         half = horizon_scale(sigma, self.horizon) * np.asarray(self.calibration.quantiles)[None, :]
         return WindowForecast(raw, self.calibration.shrink * raw, half)
 
@@ -146,7 +146,7 @@ class Forecaster:
         # realised cumulative log return of each scored window's steps: [scored, H]
         ends = np.arange(scored)[:, None] + np.arange(horizon)[None, :]  # [scored, H]
         realised = returns[ends] - base[:scored, None]
-        sigma = window_volatility(windows, RETURN_FEATURE, self.calibration.vol_lambda)
+        sigma = self.calibration.volatility(windows)
         return _Upload(windows, realised, sigma, frame["Close"].to_numpy(np.float64)[-2:])
 
     def _answer(self, frame: pd.DataFrame, upload: _Upload, raw: np.ndarray) -> dict:

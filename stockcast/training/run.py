@@ -14,7 +14,6 @@ import torch
 from lightning.pytorch.callbacks import Callback, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.data.features import RETURN_FEATURE
 from stockcast.model.calibration import conformal_quantiles, fit_calibration, window_volatility
 from stockcast.model.forecaster import ARTIFACT_DIR, Forecaster, network_returns
 from stockcast.model.network import LSTMNet
@@ -137,18 +136,19 @@ def calibrated_forecaster(
 ) -> Forecaster:
     """Wrap the trained network with its scaler, a shrink chosen on the selection split and
     conformal quantiles from the calibration split, which nothing else has seen."""
+    vol = (cfg.calibration.vol_lambda, cfg.calibration.vol_estimator)
     selected = fit_calibration(
         network_returns(net, datamodule.scaler, val.windows),
         np.log(val.future_close / val.last_close[:, None]),
         val.last_close,
-        window_volatility(val.windows, RETURN_FEATURE, cfg.calibration.vol_lambda),
+        window_volatility(val.windows, *vol),
         level=cfg.calibration.level,
         tolerance_se=cfg.calibration.shrink_tolerance_se,
     )
     quantiles = conformal_quantiles(
         network_returns(net, datamodule.scaler, calib.windows),
         np.log(calib.future_close / calib.last_close[:, None]),
-        window_volatility(calib.windows, RETURN_FEATURE, cfg.calibration.vol_lambda),
+        window_volatility(calib.windows, *vol),
         selected.shrink,
         cfg.calibration.level,
     )
@@ -158,6 +158,7 @@ def calibrated_forecaster(
         vol_lambda=float(cfg.calibration.vol_lambda),
         self_rows=int(cfg.calibration.self_rows),
         prior_rows=int(cfg.calibration.prior_rows),
+        vol_estimator=str(cfg.calibration.vol_estimator),
     )
     train_start, train_end = datamodule.date_range("train")
     return Forecaster(

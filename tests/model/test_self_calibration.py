@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from stockcast.data.features import RETURN_FEATURE, compute_features
+from stockcast.data.features import compute_features
 from stockcast.data.validation import read_ohlcv_csv
 from stockcast.data.windows import sliding_windows
 from stockcast.model.calibration import (
     MIN_SELF_ROWS,
     Calibration,
     conformal_quantile,
-    window_volatility,
 )
 from stockcast.model.forecaster import Forecaster
 from stockcast.ops.layout import ProjectLayout
@@ -47,7 +46,7 @@ def own_scores(forecaster: Forecaster, frame, rows: int) -> np.ndarray:
         window = windows[anchor - forecaster.window + 1 : anchor - forecaster.window + 2]
         served = forecaster.forecast_windows(window).log_return[0, 0]
         realised = np.log(closes[anchor + 2] / closes[anchor + 1])
-        sigma = window_volatility(window, RETURN_FEATURE, forecaster.calibration.vol_lambda)[0]
+        sigma = forecaster.calibration.volatility(window)[0]
         scores.append(abs(realised - served) / sigma)
     return np.array(scores)
 
