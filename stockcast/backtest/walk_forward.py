@@ -76,10 +76,14 @@ def plan_folds(origins: np.ndarray, refit_every: int) -> list[Fold]:
     ]
 
 
-def fold_config(cfg: dict[str, Any], fold: Fold, dates: pd.Series, output_dir: Path) -> DictConfig:
-    """The training config of one refit, from the backtest's unresolved config: data up to the
-    fold's first origin, no test split, its own output directory, quiet."""
+def fold_config(
+    cfg: dict[str, Any], tickers: list[str], fold: Fold, dates: pd.Series, output_dir: Path
+) -> DictConfig:
+    """The training config of one refit, from the backtest's unresolved config: `tickers`, all
+    cut at the fold's first origin, no test split, its own output directory, quiet."""
     fold_cfg = OmegaConf.create(cfg)
+    fold_cfg.data.ticker = None
+    fold_cfg.data.tickers = list(tickers)
     fold_cfg.data.end = pd.Timestamp(dates.iloc[fold.fit_until]).isoformat()
     fold_cfg.data.test_fraction = 0.0
     fold_cfg.paths.output_dir = str(output_dir)
