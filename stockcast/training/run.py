@@ -42,14 +42,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}  # last epoch
+    # the last epoch's losses, labelled so: every other figure comes from the tested checkpoint
+    metrics = {
+        f"last_epoch/{key.replace('/', '_')}": float(value)
+        for key, value in trainer.callback_metrics.items()
+    }
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint is not None else ""
     if best:
         metrics["val/best_loss"] = float(checkpoint.best_model_score)
     # our own just-written checkpoint; it holds callback and loop state beyond tensors
     for results in trainer.test(
-        module, datamodule=datamodule, ckpt_path=best or None, weights_only=False
+        module, datamodule=datamodule, ckpt_path=best or None, weights_only=False, verbose=False
     ):
         metrics.update({key: float(value) for key, value in results.items()})
     if not trainer.is_global_zero:
@@ -57,9 +61,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics.update(evaluate(module.net, datamodule, cfg, output_dir))
     write_metrics(metrics, output_dir / "metrics.json")
     test_start, test_end = datamodule.date_range("test")
+    tested = "best checkpoint" if best else "weights of the last step"
     print_table(
         metrics,
-        title=f"{datamodule.ticker}: test split {test_start[:10]} .. {test_end[:10]} (best checkpoint)",
+        title=f"{datamodule.ticker}: test split {test_start[:10]} .. {test_end[:10]} ({tested})",
+        horizon=datamodule.horizon,
     )
     log.info("run directory: %s", output_dir)
     return metrics
@@ -102,7 +108,9 @@ def evaluate(
                 upper[:, 0],
                 output_dir / "forecast.png",
                 title=f"{datamodule.ticker} test split: MASE {metrics['test/mase']:.3f}, "
-                f"{calibration.level:.0%} interval coverage {metrics['test/interval_coverage']:.2f}",
+                f"{calibration.level:.0%} interval coverage {metrics['test/interval_coverage']:.2f}"
+                + (f" (all {datamodule.horizon} steps)" if datamodule.horizon > 1 else ""),
+                horizon=datamodule.horizon,
             )
     return metrics
 

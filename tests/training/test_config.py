@@ -56,7 +56,8 @@ def test_experiment_holds_only_deltas(make_cfg):
     assert cfg.data.window == 30  # untouched defaults survive
 
 
-def test_fast_dev_run_trains_and_evaluates(make_cfg, tmp_path):
+def test_fast_dev_run_trains_and_evaluates_and_writes_no_checkpoint(make_cfg, tmp_path):
     metrics = train(make_cfg("debug=fast"))
     assert "test/mase" in metrics
     assert (tmp_path / "run" / "metrics.json").exists()
+    assert not (tmp_path / "run" / "checkpoints").exists()  # as conf/debug/fast.yaml says
