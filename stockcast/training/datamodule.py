@@ -57,6 +57,8 @@ class StockDataModule(pl.LightningDataModule):
         test_fraction: float = 0.15,
         batch_size: int = 64,
         num_workers: int = 0,
+        path: str | None = None,
+        calendar: str = "XNYS",
     ) -> None:
         super().__init__()
         if window < 2 or horizon < 1:
@@ -75,6 +77,7 @@ class StockDataModule(pl.LightningDataModule):
             end,
         )
         self.interval, self.refresh = interval, refresh
+        self.path, self.calendar = path, calendar  # a CSV read instead of the cache, if given
         self.window, self.horizon = window, horizon
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.batch_size, self.num_workers = batch_size, num_workers
@@ -156,6 +159,8 @@ class StockDataModule(pl.LightningDataModule):
             interval=self.interval,
             refresh=refresh,
             min_rows=self.min_rows,
+            path=self.path,
+            calendar=self.calendar,
         )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:

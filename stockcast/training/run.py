@@ -12,6 +12,7 @@ import numpy as np
 from lightning.pytorch.callbacks import Callback, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.data.cache_record import ohlcv_sha256
 from stockcast.data.features import RETURN_FEATURE
 from stockcast.model.calibration import fit_calibration, window_volatility
 from stockcast.model.forecaster import ARTIFACT_DIR, Forecaster, network_returns
@@ -128,6 +129,9 @@ def calibrated_forecaster(
         tolerance_se=cfg.calibration.shrink_tolerance_se,
     )
     train_start, train_end = datamodule.date_range("train")
+    trained_rows = datamodule.frame[
+        datamodule.frame["Date"] <= train_end
+    ]  # [first row, last target]
     return Forecaster(
         net,
         datamodule.scaler,
@@ -140,6 +144,7 @@ def calibrated_forecaster(
             "trained_on": f"{datamodule.ticker} {train_start[:10]}..{train_end[:10]}",
             "trained_until": train_end,
             "calibrated_until": datamodule.date_range("val")[1],
+            "data_sha256": ohlcv_sha256(trained_rows),  # tells a rewritten history apart
         },
     )
 
