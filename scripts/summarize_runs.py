@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         record = RunRecord.read(run_dir)
         if record is not None and record.status != COMPLETE:
             reason = f": {record.error}" if record.error else " (killed, or still running)"
-            print(f"\n{run_dir.relative_to(root)} {overrides(run_dir)}: {record.status}{reason}")
+            name = " ".join(filter(None, (str(run_dir.relative_to(root)), overrides(run_dir))))
+            print(f"\n{name}: {record.status}{reason}")
     return 0
 
 
