@@ -24,35 +24,31 @@ def write_metrics(metrics: dict[str, float], path: Path) -> None:
     path.write_text(json.dumps(metrics, indent=2, sort_keys=True))
 
 
-def steps_note(horizon: int) -> str:
-    """What a multi-step figure averages over; empty for one step."""
-    if horizon == 1:
-        return ""
-    return (
-        f"MAE, RMSE, MAPE, MASE and coverage average all {horizon} steps (1..{horizon} bars "
-        "ahead); direction is step 1's"
-    )
-
-
 def print_table(metrics: dict[str, float], title: str, horizon: int = 1) -> None:
-    """The test figures beside the naive baseline, as one table (also written to the log)."""
-    table = Table(title=title, caption=steps_note(horizon) or None, min_width=len(title))
+    """The test figures beside the naive baseline, as one table (also written to the log).
+
+    With a horizon of several bars, the row labels say which steps each figure covers: MAE,
+    RMSE, MAPE, MASE and coverage average all of them, directional accuracy is step 1's.
+    """
+    every = f", steps 1-{horizon}" if horizon > 1 else ""
+    first = ", step 1" if horizon > 1 else ""
+    table = Table(title=title, min_width=len(title))
     for column in ("metric", "model", "naive (next = last)"):
         table.add_column(column, justify="right" if column != "metric" else "left")
     for name, unit in (("mae", "$"), ("rmse", "$"), ("mape", "%")):
         table.add_row(
-            f"test {name.upper()} ({unit})",
+            f"test {name.upper()} ({unit}){every}",
             f"{metrics[f'test/{name}']:.3f}",
             f"{metrics[f'test/naive_{name}']:.3f}",
         )
-    table.add_row("test MASE", f"{metrics['test/mase']:.4f}", "1.0000")
+    table.add_row(f"test MASE{every}", f"{metrics['test/mase']:.4f}", "1.0000")
     table.add_row(
-        "directional accuracy",
+        f"directional accuracy{first}",
         f"{metrics['test/directional_accuracy']:.3f}",
         f"always-up {metrics['test/up_share']:.3f}",
     )
     table.add_row(
-        f"{metrics['calibration/level']:.0%} interval coverage",
+        f"{metrics['calibration/level']:.0%} interval coverage{every}",
         f"{metrics['test/interval_coverage']:.3f}",
         "",
     )
