@@ -129,9 +129,8 @@ def calibrated_forecaster(
         tolerance_se=cfg.calibration.shrink_tolerance_se,
     )
     train_start, train_end = datamodule.date_range("train")
-    trained_rows = datamodule.frame[
-        datamodule.frame["Date"] <= train_end
-    ]  # [first row, last target]
+    # from the first row to the last training target: the rows the network was fitted on
+    trained_rows = datamodule.frame[datamodule.frame["Date"] <= train_end]
     return Forecaster(
         net,
         datamodule.scaler,
