@@ -95,6 +95,7 @@ def _update_cache(
     now: pd.Timestamp,
 ) -> None:
     """Download into the cache when it is missing, refreshed, or short of the request."""
+    start, end = _day(start), _day(end)  # Hydra may hand over 2020 as an int; records hold days
     if refresh or not csv.exists():
         try:
             _download_into(csv, ticker, start, end, interval, downloader, calendar, now)
@@ -247,6 +248,11 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _day(value: str | int | None) -> str | None:
+    """'2020-03-01', 2020 or a timestamp -> its ISO day; None stays None."""
+    return None if value is None else pd.Timestamp(str(value)).date().isoformat()
 
 
 def _iso(ts: pd.Timestamp) -> str:

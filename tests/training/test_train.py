@@ -251,6 +251,8 @@ def test_joblib_launcher_trains_several_tickers_in_parallel(tmp_path):
         for p in (tmp_path / "sweep").glob("*/metrics.json")
     }
     assert tickers == {"GOOG", "GOOGX"}
+    records = [json.loads(p.read_text()) for p in (tmp_path / "sweep").glob("*/run.json")]
+    assert [r["status"] for r in records] == ["complete", "complete"]  # written in the workers
 
 
 def test_ddp_trains_with_two_cpu_processes(tmp_path):
@@ -260,3 +262,4 @@ def test_ddp_trains_with_two_cpu_processes(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Starting with 2 processes" in result.stdout + result.stderr
     assert json.loads((tmp_path / "metrics.json").read_text())["test/mase"] > 0
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "complete"  # rank 0's
