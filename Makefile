@@ -42,15 +42,16 @@ format: install
 train: install
 	$(PY) train.py
 
-# train (or reuse the newest outputs/train/runs/ run) -> package -> (re)start TorchServe and the
-# upload page in the background -> forecast data/GOOG.csv -> print the JSON and the URLs
+# RUN=outputs/train/runs/<run>, else the newest complete non-debug run (or the archive `make
+# package` built after it; trains one if there is none) -> reuse or build the archive -> (re)start
+# TorchServe and the upload page in the background -> forecast data/GOOG.csv -> print JSON and URLs
 run: install system-deps
-	$(PY) scripts/stack.py up
+	$(PY) scripts/stack.py up $(if $(RUN),--run $(RUN))
 
 stop:
 	$(PY) scripts/stack.py down
 
-# RUN=outputs/train/runs/<run> (default: the newest run) -> model_store/stockcast.mar
+# RUN=outputs/train/runs/<run> (default: the newest complete non-debug run) -> model_store/stockcast.mar
 package: install
 	$(PY) scripts/package_model.py $(RUN)
 

@@ -1,12 +1,14 @@
-"""Train a stockcast forecaster: `python train.py [hydra overrides]` (see conf/train.yaml)."""
+"""Train a stockcast forecaster: `python train.py [hydra overrides]` (see conf/train.yaml).
 
-import sys
+A user error (bad data, a bad setting, an unknown override) ends in one line and exit status 2;
+in a sweep the other jobs go on and the failed ones are listed at the end (stockcast/training/cli.py).
+"""
 
 import hydra
-from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
-from stockcast.errors import StockcastError
+from stockcast.training.cli import run_cli
+from stockcast.training.quiet import silence_known_noise
 from stockcast.training.run import register_resolvers, train
 
 register_resolvers()
@@ -14,16 +16,9 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    try:
-        metrics = train(cfg)
-    except (StockcastError, InstantiationException) as exc:
-        cause = exc if isinstance(exc, StockcastError) else exc.__cause__
-        if not isinstance(cause, StockcastError):
-            raise
-        print(f"error: {cause}", file=sys.stderr)
-        sys.exit(2)
-    return metrics.get(cfg.get("optimized_metric"))
+    silence_known_noise()  # here, not at import: joblib's workers run `main` without importing us
+    return train(cfg).get(cfg.get("optimized_metric"))
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -1,7 +1,7 @@
 """Package a training run for TorchServe: `python scripts/package_model.py [run_dir]`.
 
-Writes `<model store>/stockcast.mar` (default `model_store/`); see stockcast/ops/packaging.py for what
-the archive holds and why.
+Writes `<model store>/stockcast.mar` (default `model_store/`) from the run named, else from the
+newest complete, non-debug run; see stockcast/ops/packaging.py for what the archive holds and why.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from stockcast.errors import StockcastError
 from stockcast.ops.layout import MODEL_NAME, ProjectLayout
-from stockcast.ops.packaging import artifact_dir, build_mar, default_version, latest_run
+from stockcast.ops.packaging import artifact_dir, build_mar, default_version, newest_servable_run
 
 LAYOUT = ProjectLayout(Path(__file__).resolve().parents[1])
 
@@ -23,23 +24,30 @@ def main(argv: list[str] | None = None) -> int:
         "run_dir",
         type=Path,
         nargs="?",
-        help="training run directory holding artifact/ (default: the newest under outputs/train/runs)",
+        help="training run directory holding artifact/ (default: the newest complete, "
+        "non-debug run under outputs/train/runs, by completion time)",
     )
     parser.add_argument("--model-store", type=Path, default=LAYOUT.model_store)
     parser.add_argument("--version", help="model version (default: when the weights were written)")
     parser.add_argument("--model-name", default=MODEL_NAME)
     args = parser.parse_args(argv)
-    args.run_dir = args.run_dir or latest_run(LAYOUT.runs_dir)
     if args.run_dir is None:
-        print("error: no trained run under outputs/train/runs/ (run `make train`)", file=sys.stderr)
-        return 2
+        newest = newest_servable_run(LAYOUT.runs_dir)
+        if newest is None:
+            print(
+                "error: no complete, non-debug run under outputs/train/runs/ "
+                "(run `make train`, or name one: make package RUN=<run>)",
+                file=sys.stderr,
+            )
+            return 2
+        args.run_dir = newest[0]
     try:
         artifact = artifact_dir(args.run_dir)
         version = args.version or default_version(artifact)
         mar = build_mar(
             LAYOUT, args.run_dir, args.model_store, version=version, model_name=args.model_name
         )
-    except (FileNotFoundError, ValueError, subprocess.CalledProcessError) as error:
+    except (StockcastError, OSError, ValueError, subprocess.CalledProcessError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"{mar} (model {args.model_name}, version {version}, from {artifact})")

@@ -1,6 +1,6 @@
-"""The local serving stack behind `make run` / `make stop`: `up`, `down` or `status`.
+"""The local serving stack behind `make run` / `make stop`: `up [--run RUN]`, `down` or `status`.
 
-See stockcast/ops/stack.py for what each does.
+See stockcast/ops/stack.py for which run `up` serves and what each command does.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from stockcast.errors import StockcastError
 from stockcast.ops import stack
 from stockcast.ops.layout import ProjectLayout
 
@@ -19,15 +20,23 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the local serving stack (make run / make stop)")
     parser.add_argument("command", choices=("up", "down", "status"))
-    command = parser.parse_args(argv).command
+    parser.add_argument(
+        "--run",
+        type=Path,
+        help="up: the training run to serve (default: the newest complete, non-debug run, or "
+        "the archive `make package` built after it)",
+    )
+    args = parser.parse_args(argv)
     layout = ProjectLayout(ROOT)
     try:
-        return {"up": stack.up, "down": stack.down, "status": stack.status}[command](layout)
-    except (RuntimeError, TimeoutError, OSError, subprocess.CalledProcessError) as error:
+        if args.command == "up":
+            return stack.up(layout, args.run)
+        return {"down": stack.down, "status": stack.status}[args.command](layout)
+    except (StockcastError, RuntimeError, OSError, subprocess.CalledProcessError) as error:
         print(f"error: {error}", file=sys.stderr)
-        if command == "up":
+        if args.command == "up":
             stack.down(layout, quiet=True)
-        return 1
+        return 2
 
 
 if __name__ == "__main__":

@@ -22,14 +22,14 @@ EARLIEST = pd.Timestamp("1970-01-01")
 
 
 @cache
-def trading_sessions(name: str) -> np.ndarray:
-    """The session dates of calendar `name`, ascending, as datetime64[ns] [S].
+def exchange_calendar(name: str) -> exchange_calendars.ExchangeCalendar:
+    """Calendar `name` from EARLIEST (or its own first date), built once per process.
 
     Raises:
         DataValidationError: `name` is not an `exchange_calendars` calendar.
     """
     try:
-        calendar = exchange_calendars.get_calendar(name, start=EARLIEST)
+        return exchange_calendars.get_calendar(name, start=EARLIEST)
     except exchange_calendars.errors.InvalidCalendarName:
         raise DataValidationError(
             f"unknown exchange calendar {name!r}: use an exchange_calendars name such as XNYS "
@@ -38,8 +38,13 @@ def trading_sessions(name: str) -> np.ndarray:
         ) from None
     except ValueError:  # this exchange's calendar begins after EARLIEST
         first = type(exchange_calendars.get_calendar(name)).bound_min()
-        calendar = exchange_calendars.get_calendar(name, start=first)
-    return calendar.sessions.to_numpy(dtype="datetime64[ns]")
+        return exchange_calendars.get_calendar(name, start=first)
+
+
+@cache
+def trading_sessions(name: str) -> np.ndarray:
+    """The session dates of calendar `name`, ascending, as datetime64[ns] [S]."""
+    return exchange_calendar(name).sessions.to_numpy(dtype="datetime64[ns]")
 
 
 def next_sessions(name: str, after: pd.Timestamp, count: int) -> list[pd.Timestamp]:

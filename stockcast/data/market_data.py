@@ -1,9 +1,13 @@
 """Daily (or intraday) OHLCV for a ticker: read the CSV cache, or download it with yfinance.
 
 The cache is the contract: `<data_dir>/<TICKER>.csv` (`<TICKER>_<interval>.csv` for other
-intervals) with columns Date,Open,High,Low,Close,Volume. A file that exists is used without any
-network access, and it goes through the same validation as a user's upload, so a truncated or
-corrupt cache is refused, never trained on.
+intervals) with columns Date,Open,High,Low,Close,Volume, and beside a downloaded one its record
+`<TICKER>.meta.json` (stockcast/data/cache_record.py). A request the cache covers is served from
+it without any network access; one it does not cover (an earlier start, a later end) downloads
+again, or, offline, says exactly which days are missing. A CSV without a record (the bundled
+samples, a user's file) covers what it holds and is never downloaded over. Every file goes
+through the same validation as a user's upload, so a truncated or corrupt cache is refused, never
+trained on. A bar that has not closed yet (today's, during market hours) is never cached.
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC
+from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
 
+from stockcast.data.cache_record import YAHOO_ADJUSTMENT, CacheRecord
 from stockcast.data.intervals import DAILY, is_intraday
+from stockcast.data.sessions import DEFAULT_CALENDAR, closed_bars, last_closed_session
 from stockcast.data.validation import ADJ_CLOSE, COLUMNS, read_price_table, validate_ohlcv
 from stockcast.errors import DataSourceError, DataValidationError
 
@@ -40,40 +48,120 @@ def load_prices(
     refresh: bool = False,
     min_rows: int = 1,
     downloader: Downloader | None = None,
+    path: str | Path | None = None,
+    calendar: str = DEFAULT_CALENDAR,
+    now: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Return validated OHLCV rows for `ticker` between `start` and `end` (inclusive dates).
 
+    `path` reads that CSV instead of the cache, with no network access. `now` (tz-aware, default
+    the clock) and `calendar` decide which bars have closed.
+
     Raises:
-        DataSourceError: no cache and the download failed or came back empty.
-        DataValidationError: the cached CSV is malformed (the message names the file).
+        DataSourceError: no cache and the download failed or came back empty, or the cache does
+            not cover an explicit `start`/`end` and the download failed (the message names the
+            missing days).
+        DataValidationError: the CSV is malformed (the message names the file).
     """
-    path = cache_path(data_dir, ticker, interval)
-    if refresh or not path.exists():
-        try:
-            frame = download(ticker, start, end, interval, downloader=downloader)
-        except DataSourceError as exc:
-            raise DataSourceError(
-                f"no data for ticker {ticker!r}: {exc}; looked for {path} first. Check the symbol "
-                f"and date range, connect to the internet, or place a CSV with columns "
-                f"{','.join(COLUMNS)} at {path}"
-            ) from None
-        write_csv_atomic(frame, path)
+    now = now if now is not None else pd.Timestamp.now(tz=UTC)
+    csv = Path(path) if path is not None else cache_path(data_dir, ticker, interval)
+    if path is None:
+        _update_cache(ticker, csv, start, end, interval, refresh, downloader, calendar, now)
+    elif not csv.is_file():
+        raise DataSourceError(f"data.path={csv} is not a file")
     try:
-        table = read_price_table(path)
+        table = read_price_table(csv)
     except DataValidationError as exc:
-        raise DataValidationError(
-            f"{path}: {exc} — fix the file, or download it again with data.refresh=true",
-            exc.reason,
-        ) from None
+        advice = "fix the file" + ("" if path else ", or download it again with data.refresh=true")
+        raise DataValidationError(f"{csv}: {exc} — {advice}", exc.reason) from None
     for note in _notes(table.dropped_rows, table.warnings):
-        log.warning("%s: %s", path, note)
+        log.warning("%s: %s", csv, note)
     frame = _between(table.frame, start, end)
     if len(frame) < min_rows:
         raise DataValidationError(
-            f"{path}: too few rows for {ticker} between {start or 'the start'} and "
+            f"{csv}: too few rows for {ticker} between {start or 'the start'} and "
             f"{end or 'the end'}: got {len(frame)}, need at least {min_rows}"
         )
     return frame
+
+
+def _update_cache(
+    ticker: str,
+    csv: Path,
+    start: str | None,
+    end: str | None,
+    interval: str,
+    refresh: bool,
+    downloader: Downloader | None,
+    calendar: str,
+    now: pd.Timestamp,
+) -> None:
+    """Download into the cache when it is missing, refreshed, or short of the request."""
+    start, end = _day(start), _day(end)  # Hydra may hand over 2020 as an int; records hold days
+    if refresh or not csv.exists():
+        try:
+            _download_into(csv, ticker, start, end, interval, downloader, calendar, now)
+        except DataSourceError as exc:
+            looked = "" if refresh else f"; looked for {csv} first"
+            raise DataSourceError(
+                f"no data for ticker {ticker!r}: {exc}{looked}. Check the symbol and date range, "
+                f"connect to the internet, or place a CSV with columns {','.join(COLUMNS)} at {csv}"
+            ) from None
+        return
+    record = CacheRecord.read(csv)
+    if record is None:  # a bundled or user's file: it covers what it holds
+        return
+    wanted_end = end if end is not None and end <= record.end else None
+    if wanted_end is None:  # beyond the record: only a closed session can be missing
+        latest = last_closed_session(now, calendar).isoformat()
+        wanted_end = min(end, latest) if end is not None else latest
+    gaps = record.missing(start, wanted_end)
+    if not gaps:
+        return
+    union_start = None if start is None or record.start is None else min(start, record.start)
+    union_end = None if end is None else max(end, record.end)
+    try:
+        _download_into(csv, ticker, union_start, union_end, interval, downloader, calendar, now)
+    except DataSourceError as exc:
+        missing = f"{csv} holds {record.describe()}; missing {' and '.join(gaps)}"
+        if end is None and not record.missing(start, record.end):
+            # no end asked: "up to the latest close", and offline the cache is the latest there is
+            log.warning("%s; download failed (%s): using the cache as it is", missing, exc)
+            return
+        raise DataSourceError(
+            f"{missing}, and the download failed ({exc}): connect to the internet, or ask for "
+            f"dates inside the cache (data.start / data.end)"
+        ) from None
+
+
+def _download_into(
+    csv: Path,
+    ticker: str,
+    start: str | None,
+    end: str | None,
+    interval: str,
+    downloader: Downloader | None,
+    calendar: str,
+    now: pd.Timestamp,
+) -> None:
+    """Download [start, end], keep the closed bars, write the CSV and its record."""
+    frame = closed_bars(download(ticker, start, end, interval, downloader), interval, now, calendar)
+    if frame.empty:
+        raise DataSourceError("Yahoo Finance returned no closed bars (the session has not closed)")
+    latest = last_closed_session(now, calendar).isoformat()
+    write_csv_atomic(frame, csv)
+    CacheRecord(
+        ticker=ticker.upper(),
+        interval=interval,
+        start=start,
+        end=min(end, latest) if end is not None else latest,
+        first_row=_iso(frame["Date"].iloc[0]),
+        last_row=_iso(frame["Date"].iloc[-1]),
+        rows=len(frame),
+        adjustment=YAHOO_ADJUSTMENT,
+        downloaded_at=now.isoformat(timespec="seconds"),
+        source=f"yfinance {version('yfinance')}",
+    ).write(csv)
 
 
 def download(
@@ -83,17 +171,23 @@ def download(
     interval: str = DAILY,
     downloader: Downloader | None = None,
 ) -> pd.DataFrame:
-    """Download with `yf.download` and normalise its frame to the CSV schema."""
+    """Download with `yf.download` and normalise its frame to the CSV schema.
+
+    `end` is inclusive, as everywhere in stockcast; yfinance's is exclusive, so it is asked for
+    the day after. No `start` means the whole history (`period="max"`): yfinance alone would
+    return one month.
+    """
     if downloader is None:
         import yfinance as yf
 
         downloader = yf.download
+    exclusive_end = None if end is None else (pd.Timestamp(end) + pd.Timedelta(days=1)).date()
     with _quiet_yfinance_log() as reasons:
         try:
             raw = downloader(
                 ticker,
-                start=start,
-                end=end,
+                **({"period": "max"} if start is None else {"start": start}),
+                end=None if exclusive_end is None else exclusive_end.isoformat(),
                 interval=interval,
                 auto_adjust=True,
                 progress=False,
@@ -167,6 +261,15 @@ def _notes(dropped_rows: list[str], warnings: list[str]) -> list[str]:
         return warnings
     shown = ", ".join(dropped_rows[:5]) + (", ..." if len(dropped_rows) > 5 else "")
     return [f"dropped {len(dropped_rows)} row(s) without prices: {shown}", *warnings]
+
+
+def _day(value: str | int | None) -> str | None:
+    """'2020-03-01', 2020 or a timestamp -> its ISO day; None stays None."""
+    return None if value is None else pd.Timestamp(str(value)).date().isoformat()
+
+
+def _iso(ts: pd.Timestamp) -> str:
+    return ts.strftime("%Y-%m-%d") if ts == ts.normalize() and ts.tz is None else ts.isoformat()
 
 
 def _between(frame: pd.DataFrame, start: str | None, end: str | None) -> pd.DataFrame:

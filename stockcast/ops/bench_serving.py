@@ -35,7 +35,7 @@ from stockcast.errors import StockcastError
 from stockcast.model.forecaster import Forecaster
 from stockcast.ops.layout import LOAD_ROWS, MODEL_NAME, ProjectLayout
 from stockcast.ops.local_torchserve import LocalTorchServe, Ports, group_members
-from stockcast.ops.packaging import build_mar, latest_run
+from stockcast.ops.packaging import build_mar, newest_servable_run
 from stockcast.serving.service import answer_batch
 
 CONCURRENCY = (1, 8, 32)
@@ -128,12 +128,12 @@ def resolve_mar(layout: ProjectLayout, mar: Path | None, scratch: Path) -> Path:
     """The given archive, else a fresh one from the newest run, so today's serving/ settings count."""
     if mar is not None:
         return mar
-    run = latest_run(layout.runs_dir)
-    if run is None:
+    newest = newest_servable_run(layout.runs_dir)
+    if newest is None:
         raise StockcastError(
-            "no trained run under outputs/train/runs/: `make run` or `make train` first"
+            "no complete run under outputs/train/runs/: `make run` or `make train` first"
         )
-    return build_mar(layout, run, scratch)
+    return build_mar(layout, newest[0], scratch)
 
 
 def benchmark(layout: ProjectLayout, mar: Path | None, duration_s: int) -> dict:

@@ -1,43 +1,93 @@
-"""Build the TorchServe archive (`stockcast.mar`) from a training run directory.
+"""Build the TorchServe archive (`stockcast.mar`) from a training run directory, and pick the run.
 
 The archive is self-contained and pickle-free: `weights.pt` (a state_dict, loaded with
 `weights_only=True`) and `forecaster.json` (settings, scaler, calibration, training range) from
 the run's `artifact/`, the handler, a copy of the part of the `stockcast` package a worker imports
 (`data`, `model`, `serving`: the archive keeps serving as trained after this repository changes,
 and carries nothing that needs Lightning, Hydra or the ops tooling), the model-config YAML (workers,
-batching, timeout) and the metrics YAML it emits against. torch-model-archiver stages files in
-`$TMPDIR/<model name>`, so each build gets a private TMPDIR and concurrent builds cannot collide.
+batching, timeout), the metrics YAML it emits against, and `source.json` (which run it was built
+from, and when). torch-model-archiver stages files in `$TMPDIR/<model name>`, so each build gets a
+private TMPDIR and concurrent builds cannot collide.
+
+Which run: the one named, else the newest complete, non-debug run by completion time (its
+run.json, stockcast/training/run_record.py); never a smoke test or a failed run by default.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import stockcast
 from stockcast.model.forecaster import ARTIFACT_DIR, SPEC_FILE, WEIGHTS_FILE, Forecaster
 from stockcast.ops.layout import MODEL_NAME, ProjectLayout
+from stockcast.training.run_record import RunRecord, utc_now
 
 # What a TorchServe worker imports: the archive carries these subpackages and nothing else
 # (training and ops pull in Lightning, Hydra, sklearn, matplotlib and requests, which the
 # serving image does not install).
 SERVED_SUBPACKAGES = ("data", "model", "serving")
 SERVED_MODULES = ("__init__.py", "errors.py")
-# data/ modules a worker never runs: downloading and caching market data (yfinance) is training's
-NOT_SERVED = ("market_data.py",)
+# data/ modules a worker never runs: downloading and caching market data (yfinance, the exchange
+# calendar) is training's
+NOT_SERVED = ("market_data.py", "cache_record.py", "sessions.py")
+SOURCE_FILE = "source.json"  # in the archive: the run it was built from and when
+MANIFEST = "MAR-INF/MANIFEST.json"
 
 
-def latest_run(runs_dir: Path) -> Path | None:
-    """The newest run directory (names are timestamps) that holds a serving artifact."""
-    runs = sorted(
-        weights.parent.parent for weights in runs_dir.glob(f"*/{ARTIFACT_DIR}/{WEIGHTS_FILE}")
-    )
-    return runs[-1] if runs else None
+@dataclass(frozen=True)
+class ArchiveSource:
+    """What an archive says about itself: its run, when it was packaged, its model version."""
+
+    run: Path
+    packaged_at: str  # UTC, ISO 8601, comparable with run.json's completed_at
+    version: str
+
+
+def newest_servable_run(runs_dir: Path) -> tuple[Path, RunRecord] | None:
+    """The complete, non-debug run with a serving artifact that completed last, if any."""
+    candidates = []
+    for weights in runs_dir.glob(f"*/{ARTIFACT_DIR}/{WEIGHTS_FILE}"):
+        run = weights.parent.parent
+        record = RunRecord.read(run)
+        if record is not None and record.servable and record.completed_at:
+            candidates.append((record.completed_at, run.name, run, record))
+    if not candidates:
+        return None
+    _, _, run, record = max(candidates)
+    return run, record
+
+
+def archive_source(mar: Path) -> ArchiveSource | None:
+    """The archive's `source.json` and manifest version; None without an archive or a record."""
+    try:
+        with zipfile.ZipFile(mar) as archive:
+            source = json.loads(archive.read(SOURCE_FILE))
+            version = json.loads(archive.read(MANIFEST))["model"]["modelVersion"]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    return ArchiveSource(Path(source["run"]), source["packaged_at"], version)
+
+
+def archive_is_current(layout: ProjectLayout, mar: Path, run_dir: str | Path) -> bool:
+    """The archive holds, byte for byte, what a build from `run_dir` would put in it now."""
+    files = served_files(layout, artifact_dir(run_dir))
+    try:
+        with zipfile.ZipFile(mar) as archive:
+            packaged = {name for name in archive.namelist() if name.startswith("stockcast/")}
+            if packaged != {name for name in files if name.startswith("stockcast/")}:
+                return False
+            return all(archive.read(name) == path.read_bytes() for name, path in files.items())
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False
 
 
 def artifact_dir(run_dir: str | Path) -> Path:
@@ -70,11 +120,15 @@ def build_mar(
     Forecaster.load(artifact)  # refuse to archive an artifact that would not load
     model_store = Path(model_store)
     model_store.mkdir(parents=True, exist_ok=True)
+    passed_apart = {layout.handler.name, layout.model_config.name}  # given to the archiver as flags
     with tempfile.TemporaryDirectory(prefix="stockcast-mar-") as scratch:
         extra = Path(scratch) / "extra"
-        _copy_package(extra / "stockcast")
-        for source in (artifact / WEIGHTS_FILE, artifact / SPEC_FILE, layout.metrics_config):
-            shutil.copy2(source, extra / source.name)
+        for name, source in served_files(layout, artifact).items():
+            if name not in passed_apart:
+                (extra / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, extra / name)
+        record = {"run": str(Path(run_dir).resolve()), "packaged_at": utc_now()}
+        (extra / SOURCE_FILE).write_text(json.dumps(record, indent=2))
         archiver_tmp = Path(scratch) / "tmp"
         archiver_tmp.mkdir()
         subprocess.run(
@@ -104,12 +158,21 @@ def build_mar(
     return model_store / f"{model_name}.mar"
 
 
-def _copy_package(destination: Path) -> None:
-    """The served part of the package, Python sources only (no bytecode, no install metadata)."""
-    source = Path(stockcast.__file__).resolve().parent
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", *NOT_SERVED)
-    destination.mkdir(parents=True)
+def served_files(layout: ProjectLayout, artifact: Path) -> dict[str, Path]:
+    """Every file the archive carries besides its manifest and source.json, by archive name:
+    the artifact, the handler, both YAML files and the served package's Python sources."""
+    files = {
+        WEIGHTS_FILE: artifact / WEIGHTS_FILE,
+        SPEC_FILE: artifact / SPEC_FILE,
+        layout.handler.name: layout.handler,
+        layout.model_config.name: layout.model_config,
+        layout.metrics_config.name: layout.metrics_config,
+    }
+    package = Path(stockcast.__file__).resolve().parent
     for name in SERVED_MODULES:
-        shutil.copy2(source / name, destination / name)
-    for name in SERVED_SUBPACKAGES:
-        shutil.copytree(source / name, destination / name, ignore=ignore)
+        files[f"stockcast/{name}"] = package / name
+    for subpackage in SERVED_SUBPACKAGES:
+        for path in sorted((package / subpackage).rglob("*.py")):
+            if path.name not in NOT_SERVED:
+                files[f"stockcast/{path.relative_to(package).as_posix()}"] = path
+    return files

@@ -26,6 +26,7 @@ import requests
 from stockcast.ops.local_torchserve import LocalTorchServe
 
 WINDOW_S = 10.0  # the early and late windows whose p95 latencies are compared
+MIN_DURATION_S = 3 * WINDOW_S  # a first, a middle and a last window that do not overlap
 
 
 @dataclass(frozen=True)
@@ -223,8 +224,10 @@ def soak(
     max_requests: int = 1_000_000,
 ) -> SoakReport:
     """Load `server` for `warmup_s` + `duration_s` seconds (or `max_requests` requests)."""
-    if duration_s < 3 * WINDOW_S:
-        raise ValueError(f"duration must be at least {3 * WINDOW_S:.0f} s: three separate windows")
+    if duration_s < MIN_DURATION_S:
+        raise ValueError(
+            f"duration must be at least {MIN_DURATION_S:.0f} s: three separate {WINDOW_S:.0f} s windows"
+        )
     with Load(server.prediction_url, body, concurrency, max_requests) as load:
         _wait_until(load, warmup_s)
         rss_before, measured_from = worker_rss(server), load.elapsed()

@@ -1,11 +1,18 @@
 """The local serving stack behind `make run` / `make stop` (CLI: scripts/stack.py).
 
-    up      train (or reuse the last run) -> package -> (re)start TorchServe, the upload page and,
-            when the binary exists, Prometheus in the background -> forecast the sample
+    up      choose the run -> reuse its archive or package it -> (re)start TorchServe, the upload
+            page and, when the binary exists, Prometheus in the background -> forecast the sample
     down    stop them
     status  what is running, and where
 
-`up` always restarts what a previous `up` left running, so it serves the archive it just built.
+Which run `up` serves, printed first as `serving run: <path> (version ...)`: the one named
+(`make run RUN=<run>`); else the archive in model_store/ when it was packaged after the newest
+complete, non-debug run completed (so `make package RUN=<run>; make run` serves that run); else
+that newest run (by completion time, from run.json: a `debug=fast` smoke test or a failed run is
+never picked); with no run at all, one is trained on the bundled sample. An archive that already
+holds exactly what packaging the run would give is reused, not rebuilt.
+
+`up` always restarts what a previous `up` left running, so it serves the archive it chose.
 Process ids live in `.run/*.pid`, TorchServe's logs in `.run/torchserve/logs/`.
 """
 
@@ -20,7 +27,8 @@ from pathlib import Path
 
 import psutil
 
-from stockcast.ops.layout import ProjectLayout
+from stockcast.errors import StockcastError
+from stockcast.ops.layout import MODEL_NAME, ProjectLayout
 from stockcast.ops.local_torchserve import (
     HOST,
     LocalTorchServe,
@@ -32,7 +40,15 @@ from stockcast.ops.local_torchserve import (
     start_page_server,
     stop_process_group,
 )
-from stockcast.ops.packaging import build_mar, latest_run
+from stockcast.ops.packaging import (
+    SOURCE_FILE,
+    ArchiveSource,
+    archive_is_current,
+    archive_source,
+    artifact_dir,
+    build_mar,
+    newest_servable_run,
+)
 from stockcast.ops.prometheus import LocalPrometheus, scrape_config
 
 PROMETHEUS_PORT = 9090
@@ -47,22 +63,59 @@ PID_FILES = {
 }
 
 
-def ensure_trained_run(layout: ProjectLayout) -> Path:
-    run = latest_run(layout.runs_dir)
-    if run is None:
-        print("no trained run under outputs/train/runs/: training one on the bundled sample")
-        subprocess.run([sys.executable, "train.py"], cwd=layout.root, check=True)
-        run = latest_run(layout.runs_dir)
-        if run is None:
-            raise RuntimeError("training finished but wrote no artifact/")
-    return run
+def choose_run(layout: ProjectLayout, requested: Path | None = None) -> tuple[Path, str]:
+    """The run `up` serves and why (see the module docstring); trains one when there is none."""
+    if requested is not None:
+        artifact_dir(requested)  # a clear error for a directory without an artifact
+        return requested, "named"
+    newest = newest_servable_run(layout.runs_dir)
+    packaged = archive_source(layout.model_store / f"{MODEL_NAME}.mar")
+    if (
+        packaged is not None
+        and packaged.run.is_dir()
+        and (newest is None or packaged.packaged_at >= newest[1].completed_at)
+    ):
+        return packaged.run, f"its archive, packaged {packaged.packaged_at}, after the newest run"
+    if newest is not None:
+        return newest[0], f"the newest complete run, completed {newest[1].completed_at}"
+    print(
+        "no complete, non-debug run under outputs/train/runs/: training one on the bundled sample "
+        "(serve another with `make run RUN=<run>`)"
+    )
+    subprocess.run([sys.executable, "train.py"], cwd=layout.root, check=True)
+    newest = newest_servable_run(layout.runs_dir)
+    if newest is None:
+        raise StockcastError("training finished but left no complete run with an artifact/")
+    return newest[0], "trained just now"
 
 
-def up(layout: ProjectLayout) -> int:
-    run = ensure_trained_run(layout)
-    print(f"run:     {run}")
-    mar = build_mar(layout, run, layout.model_store)
-    print(f"archive: {mar}")
+def archive_for(layout: ProjectLayout, run: Path) -> tuple[ArchiveSource, bool]:
+    """model_store/stockcast.mar for `run`, reused when it is up to date, else built (keeping
+    the version a rebuilt archive of the same run had). (its source, whether it was reused)"""
+    mar = layout.model_store / f"{MODEL_NAME}.mar"
+    reused = archive_is_current(layout, mar, run)
+    if not reused:
+        before = archive_source(mar)
+        same_run = before is not None and before.run == run.resolve()
+        build_mar(layout, run, layout.model_store, version=before.version if same_run else None)
+    source = archive_source(mar)
+    if source is None:
+        raise StockcastError(f"{mar} holds no {SOURCE_FILE}: package it again (make package)")
+    return source, reused
+
+
+def up(layout: ProjectLayout, run: Path | None = None) -> int:
+    """Choose the run, package it if needed, start the stack and forecast the sample."""
+    run, why = choose_run(layout, run)
+    source, reused = archive_for(layout, run)
+    shown = (
+        run.resolve().relative_to(layout.root) if run.resolve().is_relative_to(layout.root) else run
+    )
+    print(f"serving run: {shown} (version {source.version}; {why})")
+    print(
+        f"archive:     {layout.model_store / f'{MODEL_NAME}.mar'} "
+        f"({'up to date, reused' if reused else 'packaged now'})"
+    )
     down(layout, quiet=True)
     state = layout.state_dir
     state.mkdir(exist_ok=True)

@@ -86,6 +86,7 @@ class StockDataModule(pl.LightningDataModule):
         test_fraction: float = 0.15,
         batch_size: int = 64,
         num_workers: int = 0,
+        path: str | None = None,
     ) -> None:
         super().__init__()
         if window < 2 or horizon < 1:
@@ -111,6 +112,11 @@ class StockDataModule(pl.LightningDataModule):
         self.interval, self.refresh = interval, refresh
         self.calendar = calendar  # dates the artifact's forecasts; checked now, not after training
         trading_sessions(calendar)
+        self.path = path  # a CSV read instead of the cache, if given (one ticker only)
+        if path is not None and len(self.tickers) != 1:
+            raise DataValidationError(
+                f"data.path={path} is one file: set data.ticker to the one ticker it holds"
+            )
         self.window, self.horizon = window, horizon
         self.val_fraction, self.calib_fraction = val_fraction, calib_fraction
         self.test_fraction = test_fraction
@@ -261,6 +267,8 @@ class StockDataModule(pl.LightningDataModule):
             interval=self.interval,
             refresh=refresh,
             min_rows=self.min_rows if len(self.tickers) == 1 else self.window + 2,
+            path=self.path,
+            calendar=self.calendar,
         )
         check_bar_spacing(
             frame["Date"],

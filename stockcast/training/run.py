@@ -10,10 +10,12 @@ from pathlib import Path
 import hydra
 import lightning.pytorch as pl
 import numpy as np
+import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.data.cache_record import ohlcv_sha256
 from stockcast.model.calibration import conformal_quantiles, fit_calibration, window_volatility
 from stockcast.model.forecaster import ARTIFACT_DIR, Forecaster, network_returns
 from stockcast.model.network import LSTMNet
@@ -43,7 +45,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
 
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}  # last epoch
+    # the last epoch's losses, labelled so: every other figure comes from the tested checkpoint
+    metrics = {
+        f"last_epoch/{key.replace('/', '_')}": float(value)
+        for key, value in trainer.callback_metrics.items()
+    }
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint is not None else ""
     if best:
@@ -52,7 +58,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if scored:
         # our own just-written checkpoint; it holds callback and loop state beyond tensors
         for results in trainer.test(
-            module, datamodule=datamodule, ckpt_path=best or None, weights_only=False
+            module,
+            datamodule=datamodule,
+            ckpt_path=best or None,
+            weights_only=False,
+            verbose=False,
         ):
             metrics.update({key: float(value) for key, value in results.items()})
     elif best:  # no test pass to load it: evaluate the best checkpoint's weights all the same
@@ -64,10 +74,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     write_metrics(metrics, output_dir / "metrics.json")
     if scored:
         test_start, test_end = datamodule.date_range("test")
+        tested = "best checkpoint" if best else "weights of the last step"
         print_table(
             metrics,
             title=f"{datamodule.ticker}: test split {test_start[:10]} .. {test_end[:10]} "
-            "(best checkpoint)",
+            f"({tested})",
+            horizon=datamodule.horizon,
         )
     log.info("run directory: %s", output_dir)
     return metrics
@@ -122,7 +134,9 @@ def evaluate(
                 output_dir / "forecast.png",
                 title=f"{datamodule.tickers[0]} test split: relative MAE "
                 f"{metrics[f'{prefix}/rel_mae']:.3f}, {calibration.level:.0%} interval "
-                f"coverage {metrics[f'{prefix}/interval_coverage']:.2f}",
+                f"coverage {metrics[f'{prefix}/interval_coverage']:.2f}"
+                + (f" (all {datamodule.horizon} steps)" if datamodule.horizon > 1 else ""),
+                horizon=datamodule.horizon,
             )
     return metrics
 
@@ -161,6 +175,12 @@ def calibrated_forecaster(
         vol_estimator=str(cfg.calibration.vol_estimator),
     )
     train_start, train_end = datamodule.date_range("train")
+    # from the first row to the last training target: the rows the network was fitted on, of
+    # every ticker in order
+    trained_rows = pd.concat(
+        [one.frame[one.frame["Date"] <= train_end] for one in datamodule.series],
+        ignore_index=True,
+    )
     return Forecaster(
         net,
         datamodule.scaler,
@@ -177,6 +197,7 @@ def calibrated_forecaster(
             "selected_until": datamodule.date_range("val")[1],
             "calibrated_on": "{}..{}".format(*(d[:10] for d in datamodule.date_range("calib"))),
             "calibrated_until": datamodule.date_range("calib")[1],
+            "data_sha256": ohlcv_sha256(trained_rows),  # tells a rewritten history apart
         },
     )
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 import yfinance as yf
 
+from stockcast.data.cache_record import ohlcv_sha256
 from stockcast.data.market_data import cache_path, load_prices, normalise_yfinance, write_csv_atomic
 from stockcast.data.validation import COLUMNS, read_ohlcv_csv
 from stockcast.errors import DataSourceError, DataValidationError
@@ -51,7 +53,15 @@ def yahoo(monkeypatch: pytest.MonkeyPatch) -> dict:
     def history(self, *args, **kwargs):
         state["calls"].append((self.ticker, kwargs))
         frame = state["frames"].get(self.ticker)
-        return frame.copy() if frame is not None else pd.DataFrame()
+        if frame is None:
+            return pd.DataFrame()
+        # Yahoo's range: from `start`, up to but excluding `end`, in the exchange's time zone
+        keep = np.ones(len(frame), dtype=bool)
+        if kwargs.get("start"):
+            keep &= frame.index >= pd.Timestamp(kwargs["start"], tz=frame.index.tz)
+        if kwargs.get("end"):
+            keep &= frame.index < pd.Timestamp(kwargs["end"], tz=frame.index.tz)
+        return frame[keep].copy()
 
     monkeypatch.setattr(yf.base.TickerBase, "history", history)
     return state
@@ -166,8 +176,118 @@ def test_download_script_writes_each_ticker_and_reports_failures(yahoo, tmp_path
     script = util.module_from_spec(spec)
     spec.loader.exec_module(script)
     yahoo["frames"]["MSFT"] = yahoo_history_frame()
-    assert script.main(["MSFT", "NOPE", "--data-dir", str(tmp_path)]) == 1
+    assert script.main(["MSFT", "NOPE", "--data-dir", str(tmp_path)]) == 2  # as train.py
+    assert (tmp_path / "MSFT.meta.json").exists()
     assert read_ohlcv_csv(tmp_path / "MSFT.csv").shape == (60, 6)
     out, err = capsys.readouterr()
     assert "MSFT: 60 rows 2024-01-02..2024-03-25" in out
     assert err.startswith("error: NOPE: ") and err.count("\n") == 1
+
+
+# --- what the cache records, and requests it does not cover ----------------------------------
+
+# 2024-03-25 (a Monday, the sample's last bar) at 16:30 New York time: that session has closed
+AFTER_CLOSE = pd.Timestamp("2024-03-25 16:30", tz="America/New_York")
+DURING_SESSION = pd.Timestamp("2024-03-25 11:00", tz="America/New_York")
+
+
+def test_a_download_records_what_the_cache_holds(yahoo, tmp_path):
+    yahoo["frames"]["AAPL"] = yahoo_history_frame()
+    load_prices("AAPL", tmp_path, start="2024-01-10", now=AFTER_CLOSE)
+    record = json.loads((tmp_path / "AAPL.meta.json").read_text())
+    assert record["ticker"] == "AAPL" and record["interval"] == "1d"
+    assert (record["start"], record["end"]) == ("2024-01-10", "2024-03-25")
+    assert (record["first_row"], record["last_row"], record["rows"]) == (
+        "2024-01-10",
+        "2024-03-25",
+        54,
+    )
+    assert "dividends" in record["adjustment"] and record["source"].startswith("yfinance ")
+    assert record["downloaded_at"] == AFTER_CLOSE.isoformat()
+
+
+def test_end_is_inclusive_though_yahoo_excludes_it(yahoo, tmp_path):
+    yahoo["frames"]["AAPL"] = yahoo_history_frame()
+    frame = load_prices("AAPL", tmp_path, start="2024-01-02", end="2024-01-31", now=AFTER_CLOSE)
+    assert yahoo["calls"][0][1]["end"] == "2024-02-01"  # the day after, for Yahoo
+    assert frame["Date"].iloc[-1] == pd.Timestamp("2024-01-31")
+
+
+def test_no_start_asks_yahoo_for_the_whole_history_not_its_default_month(yahoo, tmp_path):
+    yahoo["frames"]["AAPL"] = yahoo_history_frame()
+    load_prices("AAPL", tmp_path, now=AFTER_CLOSE)
+    assert yahoo["calls"][0][1]["period"] == "max"
+
+
+def test_a_request_beyond_the_cache_downloads_again_when_online(yahoo, tmp_path):
+    yahoo["frames"]["AAPL"] = yahoo_history_frame()
+    load_prices("AAPL", tmp_path, start="2024-02-01", end="2024-02-29", now=AFTER_CLOSE)
+    frame = load_prices("AAPL", tmp_path, start="2024-01-15", end="2024-02-29", now=AFTER_CLOSE)
+    assert len(yahoo["calls"]) == 2
+    assert frame["Date"].iloc[0] == pd.Timestamp("2024-01-15")
+    record = json.loads((tmp_path / "AAPL.meta.json").read_text())
+    assert (record["start"], record["end"]) == ("2024-01-15", "2024-02-29")
+    load_prices("AAPL", tmp_path, start="2024-01-20", end="2024-02-10", now=AFTER_CLOSE)
+    assert len(yahoo["calls"]) == 2  # inside the cache: no network
+
+
+def test_offline_a_request_beyond_the_cache_names_the_missing_days(yahoo, tmp_path):
+    yahoo["frames"]["AAPL"] = yahoo_history_frame()
+    load_prices("AAPL", tmp_path, start="2024-02-01", end="2024-02-29", now=AFTER_CLOSE)
+    del yahoo["frames"]["AAPL"]  # offline from here
+    with pytest.raises(DataSourceError) as error:
+        load_prices("AAPL", tmp_path, start="2024-01-15", end="2024-03-08", now=AFTER_CLOSE)
+    message = str(error.value)
+    assert "holds 2024-02-01..2024-02-29" in message
+    assert "missing 2024-01-15..2024-01-31 and 2024-03-01..2024-03-08" in message
+    assert "\n" not in message
+
+
+def test_offline_an_open_end_past_the_cache_trains_on_the_cache_and_says_what_is_missing(
+    yahoo, tmp_path, caplog
+):
+    yahoo["frames"]["AAPL"] = yahoo_history_frame()
+    load_prices("AAPL", tmp_path, start="2024-01-02", end="2024-03-15", now=AFTER_CLOSE)
+    del yahoo["frames"]["AAPL"]
+    frame = load_prices("AAPL", tmp_path, start="2024-01-02", now=AFTER_CLOSE)
+    assert frame["Date"].iloc[-1] == pd.Timestamp("2024-03-15")
+    assert "missing 2024-03-16..2024-03-25" in caplog.text
+
+
+def test_todays_bar_is_not_cached_before_the_close(yahoo, tmp_path):
+    yahoo["frames"]["AAPL"] = yahoo_history_frame()  # its last bar: 2024-03-25, still trading
+    during = load_prices("AAPL", tmp_path, start="2024-01-02", now=DURING_SESSION)
+    assert during["Date"].iloc[-1] == pd.Timestamp("2024-03-22")  # Friday's close, not today's
+    assert json.loads((tmp_path / "AAPL.meta.json").read_text())["end"] == "2024-03-22"
+    after = load_prices("AAPL", tmp_path, start="2024-01-02", now=AFTER_CLOSE)
+    assert after["Date"].iloc[-1] == pd.Timestamp("2024-03-25")  # downloaded again after 16:00
+
+
+def test_an_unclosed_intraday_bar_is_left_out(yahoo, tmp_path):
+    yahoo["frames"]["AAPL"] = yahoo_history_frame(periods=40, freq="h")  # 2024-01-02 09:30..
+    now = pd.Timestamp("2024-01-03 10:00", tz="America/New_York")
+    frame = load_prices("AAPL", tmp_path, start="2024-01-02", interval="1h", now=now)
+    assert frame["Date"].iloc[-1] == pd.Timestamp("2024-01-03 08:30", tz="America/New_York")
+
+
+def test_a_csv_without_a_record_is_a_users_file_and_never_downloaded_over(yahoo, tmp_path):
+    (tmp_path / "GOOG.csv").write_bytes((ROOT / "data" / "GOOG.csv").read_bytes())
+    frame = load_prices("GOOG", tmp_path, start="2000-01-01", end="2030-01-01", now=AFTER_CLOSE)
+    assert yahoo["calls"] == [] and len(frame) == 2148
+
+
+def test_a_csv_anywhere_is_read_through_path(tmp_path):
+    mine = tmp_path / "elsewhere" / "my prices.csv"
+    mine.parent.mkdir()
+    mine.write_bytes((ROOT / "data" / "GOOG.csv").read_bytes())
+    frame = load_prices("MINE", tmp_path / "cache", path=mine, start="2010-01-01", end="2010-12-31")
+    assert len(frame) == 252 and not (tmp_path / "cache").exists()
+    with pytest.raises(DataSourceError, match="data.path=.*nope.csv is not a file"):
+        load_prices("MINE", tmp_path, path=tmp_path / "nope.csv")
+
+
+def test_the_fingerprint_changes_when_history_is_rewritten():
+    frame = read_ohlcv_csv(ROOT / "data" / "GOOG.csv")
+    adjusted = frame.assign(Close=frame["Close"] * 0.999)  # a dividend rescales earlier closes
+    assert ohlcv_sha256(frame) == ohlcv_sha256(frame.copy())
+    assert ohlcv_sha256(frame) != ohlcv_sha256(adjusted)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import hydra
@@ -9,11 +10,14 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from stockcast.data.cache_record import ohlcv_sha256
+from stockcast.data.validation import read_ohlcv_csv
 from stockcast.training.datamodule import StockDataModule
 from stockcast.training.lightning_module import ForecastModule
 from stockcast.training.run import train
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = ROOT / "conf"
 
 
 @pytest.mark.parametrize(
@@ -56,7 +60,27 @@ def test_experiment_holds_only_deltas(make_cfg):
     assert cfg.data.window == 30  # untouched defaults survive
 
 
-def test_fast_dev_run_trains_and_evaluates(make_cfg, tmp_path):
+def test_fast_dev_run_trains_and_evaluates_and_writes_no_checkpoint(make_cfg, tmp_path):
     metrics = train(make_cfg("debug=fast"))
     assert "test/rel_mae" in metrics
     assert (tmp_path / "run" / "metrics.json").exists()
+    assert not (tmp_path / "run" / "checkpoints").exists()  # as conf/debug/fast.yaml says
+
+
+def test_the_artifact_records_a_fingerprint_of_the_rows_it_was_trained_on(make_cfg, tmp_path):
+    train(make_cfg("debug=fast"))
+    info = json.loads((tmp_path / "run" / "artifact" / "forecaster.json").read_text())["info"]
+    frame = read_ohlcv_csv(ROOT / "data" / "GOOG.csv")
+    trained = frame[frame["Date"] <= info["trained_until"]]
+    assert trained["Date"].iloc[0] == frame["Date"].iloc[0]  # from the first row on
+    assert info["data_sha256"] == ohlcv_sha256(trained)
+
+
+def test_a_csv_anywhere_is_trained_on_through_data_path(make_cfg, tmp_path):
+    mine = tmp_path / "my data" / "prices.csv"
+    mine.parent.mkdir()
+    mine.write_bytes((ROOT / "data" / "GOOG.csv").read_bytes())
+    cfg = make_cfg("data.ticker=MINE", f"data.path='{mine}'", f"paths.data_dir={tmp_path / 'none'}")
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.setup()
+    assert len(datamodule.frame) == 2148 and datamodule.ticker == "MINE"

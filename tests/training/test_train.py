@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from stockcast.training.run import train
 
@@ -27,6 +29,15 @@ REQUIRED_KEYS = {
     "calib/interval_coverage",
 }
 pytestmark = pytest.mark.slow
+# what third-party libraries printed on every run before they were silenced at the source
+NOISE = (
+    "litlogger",  # Lightning's advertisement
+    "LeafSpec",  # torch's deprecation note about Lightning's pytree helper
+    "FLOPs",  # Lightning's summary counting 0 FLOPs for an LSTM
+    "Test metric",  # Lightning's box of test/loss before the real table
+    "setup plugin",  # alembic, imported by optuna
+    "Trainer already configured",
+)
 
 
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -61,6 +72,13 @@ def test_default_config_is_not_worse_than_naive_and_writes_every_output(tmp_path
     assert (
         "test MAE relative to naive" in result.stdout and "naive" in result.stdout
     )  # the table is printed
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "complete"
+    output = result.stdout + result.stderr
+    for noise in NOISE:
+        assert noise not in output, noise
+    log = (tmp_path / "train.log").read_text()  # the whole log, the table included
+    assert "Seed set to 42" in log and "Restoring states from the checkpoint" in log
+    assert "test MAE relative to naive" in log
 
 
 def test_same_seed_repeats_exactly(make_cfg, tmp_path):
@@ -68,6 +86,27 @@ def test_same_seed_repeats_exactly(make_cfg, tmp_path):
     second = train(make_cfg("trainer.max_epochs=2", output_dir=tmp_path / "b"))
     for key in ("val/best_loss", "test/mae", "test/interval_coverage"):
         assert first[key] == second[key], key
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """The epoch a checkpoint holds."""
+    return torch.load(path, map_location="cpu", weights_only=False)["epoch"]
+
+
+def last_logged_epoch(run_dir: Path) -> int:
+    """The newest epoch whose training loss is in csv/metrics.csv (-1 before the first).
+
+    Lightning logs an epoch's training loss just after its checkpoints are written, so an epoch
+    whose row is there is complete on disk.
+    """
+    try:
+        with (run_dir / "csv" / "metrics.csv").open(newline="") as file:
+            return max(
+                (int(row["epoch"]) for row in csv.DictReader(file) if row.get("train/loss")),
+                default=-1,
+            )
+    except (FileNotFoundError, ValueError):  # not yet written, or caught mid-write
+        return -1
 
 
 def test_training_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path):
@@ -84,12 +123,16 @@ def test_training_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 240
-    while not last.exists() and process.poll() is None and time.monotonic() < deadline:
+    while last_logged_epoch(run_dir) < 2 and process.poll() is None:  # a later epoch than the first
+        assert time.monotonic() < deadline
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL
     assert not (run_dir / "metrics.json").exists()  # it really died mid-run
+    killed_at = checkpoint_epoch(last)
+    assert 2 <= killed_at < 5
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
 
     resumed = run_cli(*settings, f"ckpt_path={last}", f"hydra.run.dir={run_dir}")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -97,6 +140,12 @@ def test_training_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path):
     actual = json.loads((run_dir / "metrics.json").read_text())
     for key in ("val/best_loss", "test/mae", "test/interval_coverage", "calibration/shrink"):
         assert actual[key] == expected[key], key
+    assert checkpoint_epoch(last) == 5  # last.ckpt is the last epoch, not the best one
+    # the history is whole: every epoch once, as the uninterrupted run logged it
+    history = (run_dir / "csv" / "metrics.csv").read_text()
+    assert history == (tmp_path / "full" / "csv" / "metrics.csv").read_text()
+    log = (run_dir / "train.log").read_text()
+    assert log.count("Seed set to 42") == 2 and "Restoring states from the checkpoint" in log
 
 
 def test_unknown_ticker_offline_prints_one_line_not_a_traceback(tmp_path):
@@ -133,6 +182,64 @@ def test_a_daily_cache_trained_as_hourly_bars_is_refused_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_a_smoke_test_is_recorded_as_debug_and_writes_no_checkpoint(tmp_path):
+    result = run_cli("debug=fast", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["debug"] is True and record["status"] == "complete"
+    assert not (tmp_path / "checkpoints").exists()
+    assert "best checkpoint" not in result.stdout and "weights of the last step" in result.stdout
+
+
+def test_an_unknown_override_prints_one_line(tmp_path):
+    result = run_cli("data.windw=3", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: Could not override 'data.windw'")
+    assert result.stderr.count("\n") == 1
+
+
+def test_slurm_launcher_without_slurm_prints_one_line(tmp_path):
+    result = run_cli("-m", "launcher=slurm", f"hydra.sweep.dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: launcher=slurm") and result.stderr.count("\n") == 1
+    assert "no SLURM client" in result.stderr and "launcher=joblib" in result.stderr
+
+
+def test_a_sweep_with_a_bad_ticker_finishes_the_rest_and_lists_the_failure(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "GOOG.csv").write_bytes((ROOT / "data" / "GOOG.csv").read_bytes())
+    sweep = tmp_path / "sweep"
+    result = run_cli(
+        "-m",
+        "data.ticker=NOPE,GOOG",  # the bad one first: the good one must still run
+        f"paths.data_dir={data}",
+        "trainer.max_epochs=1",
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert result.returncode == 2
+    assert (sweep / "1" / "metrics.json").exists()
+    assert json.loads((sweep / "1" / "run.json").read_text())["status"] == "complete"
+    failed = json.loads((sweep / "0" / "run.json").read_text())
+    assert failed["status"] == "failed" and "no data for ticker 'NOPE'" in failed["error"]
+    assert "error: 1 of 2 job(s) failed" in result.stderr
+    assert "| 0 | data.ticker=NOPE | no data for ticker 'NOPE'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_optuna_search_prints_no_plugin_noise(tmp_path):
+    result = run_cli(
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=1",
+        "trainer.max_epochs=1",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    for noise in NOISE:
+        assert noise not in output, noise
+
+
 def test_sweep_runs_every_point(tmp_path):
     result = run_cli(
         "-m", "model.net.hidden_size=8,16", "trainer.max_epochs=1", f"hydra.sweep.dir={tmp_path}"
@@ -161,6 +268,8 @@ def test_joblib_launcher_trains_several_tickers_in_parallel(tmp_path):
         for p in (tmp_path / "sweep").glob("*/metrics.json")
     }
     assert tickers == {"GOOG", "GOOGX"}
+    records = [json.loads(p.read_text()) for p in (tmp_path / "sweep").glob("*/run.json")]
+    assert [r["status"] for r in records] == ["complete", "complete"]  # written in the workers
 
 
 def test_ddp_trains_with_two_cpu_processes(tmp_path):
@@ -170,3 +279,4 @@ def test_ddp_trains_with_two_cpu_processes(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Starting with 2 processes" in result.stdout + result.stderr
     assert json.loads((tmp_path / "metrics.json").read_text())["test/rel_mae"] > 0
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "complete"  # rank 0's
