@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -86,7 +87,9 @@ def test_an_up_to_date_archive_is_reused_and_a_changed_artifact_is_packaged_agai
     assert (source.run, source.version) == (run.resolve(), "7.1")
 
     spec = run / "artifact" / "forecaster.json"
-    spec.write_text(spec.read_text().replace('"ticker": "GOOG"', '"ticker": "GOOG2"'))
+    changed = json.loads(spec.read_text())
+    changed["info"]["ticker"] += "2"
+    spec.write_text(json.dumps(changed))
     source, reused = archive_for(layout, run)
     assert not reused and mar.stat().st_mtime_ns != stamp
     assert source.version == "7.1"  # a rebuild of the same run keeps the version it was given

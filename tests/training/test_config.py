@@ -68,7 +68,7 @@ def test_fast_dev_run_trains_and_evaluates_and_writes_no_checkpoint(make_cfg, tm
 
 
 def test_the_artifact_records_a_fingerprint_of_the_rows_it_was_trained_on(make_cfg, tmp_path):
-    train(make_cfg("debug=fast"))
+    train(make_cfg("debug=fast", "data.ticker=GOOG"))
     info = json.loads((tmp_path / "run" / "artifact" / "forecaster.json").read_text())["info"]
     frame = read_ohlcv_csv(ROOT / "data" / "GOOG.csv")
     trained = frame[frame["Date"] <= info["trained_until"]]
