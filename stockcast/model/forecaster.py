@@ -20,6 +20,7 @@ from stockcast.data.features import FEATURE_NAMES, RETURN_FEATURE, compute_featu
 from stockcast.data.intervals import DAILY, bar_step
 from stockcast.data.windows import sliding_windows
 from stockcast.model.calibration import Calibration, horizon_scale, window_volatility
+from stockcast.model.drift import DriftReference
 from stockcast.model.network import LSTMNet
 from stockcast.model.scaling import Standardizer
 
@@ -57,6 +58,7 @@ class Forecaster:
         window: int,
         interval: str = DAILY,
         info: dict | None = None,
+        drift: DriftReference | None = None,
     ) -> None:
         self.net = net.eval()
         self.scaler = scaler
@@ -65,6 +67,7 @@ class Forecaster:
         self.interval = interval
         self.horizon = int(net.settings["horizon"])
         self.info = dict(info or {})
+        self.drift = drift  # None for artifacts trained before drift was recorded
 
     @property
     def min_rows(self) -> int:
@@ -83,31 +86,42 @@ class Forecaster:
         return self.predict_frames([frame])[0]
 
     def predict_frames(self, frames: list[pd.DataFrame]) -> list[dict]:
-        """Forecast the next H closes after each frame, plus a one-step backtest of its last row.
+        """Forecast the next H closes after each frame, plus a one-step backtest of its last row
+        (the forecast and band the model gave for that row from the rows before it, and whether
+        the actual close fell inside) and where the frame sits in the training distribution.
 
         All frames share one forward pass: two windows each (ending at the last and at the
         second-to-last bar). Frames must be validated and hold at least `min_rows` rows.
         """
-        windows, closes = [], []
+        windows, closes, drift = [], [], []
         for frame in frames:
-            features = torch.from_numpy(compute_features(frame))  # [N-1, F]
-            tail = sliding_windows(features[-(self.window + 1) :], self.window)  # [2, W, F]
-            windows.append(tail.numpy())
+            features = compute_features(frame)  # [N-1, F]
+            tail = sliding_windows(torch.from_numpy(features[-(self.window + 1) :]), self.window)
+            windows.append(tail.numpy())  # [2, W, F]
             closes.append(frame["Close"].to_numpy(np.float64)[-2:])
+            drift.append(self.drift.describe(features[:, RETURN_FEATURE]) if self.drift else None)
         stacked = np.concatenate(windows)  # [2 * len(frames), W, F]; rows (backtest, latest)
         last_close = np.concatenate(closes)
         point, lower, upper = self.forecast_windows(stacked).closes(last_close)
+        rows = [slice(2 * i, 2 * i + 2) for i in range(len(frames))]
         return [
-            self._response(frame, point[2 * i : 2 * i + 2], lower[2 * i + 1], upper[2 * i + 1])
-            for i, frame in enumerate(frames)
+            self._response(frame, point[r], lower[r], upper[r], drift[i])
+            for i, (frame, r) in enumerate(zip(frames, rows, strict=True))
         ]
 
     def _response(
-        self, frame: pd.DataFrame, point: np.ndarray, lower: np.ndarray, upper: np.ndarray
+        self,
+        frame: pd.DataFrame,
+        point: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        drift: dict | None,
     ) -> dict:
+        """One answer from the [2, H] closes of the backtest window (row 0) and the latest (row 1)."""
         dates = frame["Date"]
         actual = float(frame["Close"].iloc[-1])
         predicted_last = float(point[0, 0])
+        band_last = (float(lower[0, 0]), float(upper[0, 0]))
         future = future_dates(dates.iloc[-1], self.interval, self.horizon)
         return {
             "last_date": _iso(dates.iloc[-1]),
@@ -116,8 +130,8 @@ class Forecaster:
                 {
                     "date": _iso(day),
                     "close": float(point[1, k]),
-                    "lower": float(lower[k]),
-                    "upper": float(upper[k]),
+                    "lower": float(lower[1, k]),
+                    "upper": float(upper[1, k]),
                 }
                 for k, day in enumerate(future)
             ],
@@ -126,7 +140,11 @@ class Forecaster:
                 "predicted_close": predicted_last,
                 "actual_close": actual,
                 "abs_error": abs(predicted_last - actual),
+                "lower": band_last[0],
+                "upper": band_last[1],
+                "covered": band_last[0] <= actual <= band_last[1],
             },
+            **({"drift": drift} if drift else {}),
             "model": {
                 **self.info,
                 "window": self.window,
@@ -148,6 +166,7 @@ class Forecaster:
             "interval": self.interval,
             "scaler": self.scaler.to_dict(),
             "calibration": self.calibration.to_dict(),
+            **({"drift": self.drift.to_dict()} if self.drift else {}),
             "info": self.info,
         }
         (directory / SPEC_FILE).write_text(json.dumps(spec, indent=2))
@@ -173,6 +192,7 @@ class Forecaster:
             window=int(spec["window"]),
             interval=spec["interval"],
             info=spec.get("info", {}),
+            drift=DriftReference.from_dict(spec["drift"]) if "drift" in spec else None,
         )
 
 

@@ -156,6 +156,10 @@ class StockDataModule(pl.LightningDataModule):
             target_dates=dates,
         )
 
+    def training_returns(self) -> np.ndarray:
+        """Daily log returns of the training rows [n]: the drift reference's distribution."""
+        return self._features[: self.bounds.val_start, RETURN_FEATURE]
+
     def date_range(self, split: str) -> tuple[str, str]:
         """First and last target date of a split, as ISO dates."""
         anchors = self._anchors[split]
