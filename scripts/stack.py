@@ -1,4 +1,5 @@
-"""The local serving stack behind `make run` / `make stop`: `up`, `down` or `status`.
+"""The local serving stack behind `make run` / `make serve` / `make stop`: `up`, `serve`, `down`
+or `status`.
 
 See stockcast/ops/stack.py for what each does.
 """
@@ -18,14 +19,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the local serving stack (make run / make stop)")
-    parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("command", choices=("up", "serve", "down", "status"))
     command = parser.parse_args(argv).command
     layout = ProjectLayout(ROOT)
     try:
-        return {"up": stack.up, "down": stack.down, "status": stack.status}[command](layout)
+        commands = {
+            "up": stack.up,
+            "serve": stack.serve,
+            "down": stack.down,
+            "status": stack.status,
+        }
+        return commands[command](layout)
     except (RuntimeError, TimeoutError, OSError, subprocess.CalledProcessError) as error:
         print(f"error: {error}", file=sys.stderr)
-        if command == "up":
+        if command in ("up", "serve"):
             stack.down(layout, quiet=True)
         return 1
 

@@ -32,6 +32,9 @@ SERVED_SUBPACKAGES = ("data", "model", "serving")
 SERVED_MODULES = ("__init__.py", "errors.py")
 # data/ modules a worker never runs: downloading and caching market data (yfinance) is training's
 NOT_SERVED = ("market_data.py",)
+# beside the archives: <store>/heldout/<version>/ holds the evaluated twin of a refit version,
+# the model whose held-out days `make retrain` compares versions on (never served)
+HELDOUT_DIR = "heldout"
 
 
 def latest_run(runs_dir: Path) -> Path | None:
@@ -78,6 +81,7 @@ def build_mar(
     """
     artifact = artifact_dir(run_dir)
     Forecaster.load(artifact)  # refuse to archive an artifact that would not load
+    version = version or default_version(artifact)
     model_store = Path(model_store)
     model_store.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".stockcast-mar-", dir=model_store) as scratch:
@@ -93,7 +97,7 @@ def build_mar(
                 "--model-name",
                 model_name,
                 "--version",
-                version or default_version(artifact),
+                version,
                 "--handler",
                 str(layout.handler),
                 "--extra-files",
@@ -112,7 +116,19 @@ def build_mar(
         )
         target = model_store / (file_name or f"{model_name}.mar")
         os.replace(Path(scratch) / f"{model_name}.mar", target)
+    evaluated = Path(run_dir) / ARTIFACT_DIR
+    if artifact != evaluated and evaluated.is_dir():
+        save_heldout(evaluated, model_store, version)
     return target
+
+
+def save_heldout(evaluated: Path, model_store: Path, version: str) -> Path:
+    """Keep the evaluated twin of a refit version beside the archives (its two files)."""
+    destination = Path(model_store) / HELDOUT_DIR / version
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in (WEIGHTS_FILE, SPEC_FILE):
+        shutil.copy2(evaluated / name, destination / name)
+    return destination
 
 
 def versioned_archive(version: str, model_name: str = MODEL_NAME) -> str:
