@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,6 @@ from stockcast.ops.versions import (
 )
 from stockcast.training.run import train
 
-log = logging.getLogger(__name__)
 # the config groups that make a challenger what it is: same data and same recipe, same version
 RECIPE = ("data", "model", "trainer", "callbacks", "calibration", "seed", "refit")
 
@@ -64,13 +62,10 @@ def retrain(cfg: DictConfig, layout: ProjectLayout) -> int:
     state = PromotionState.load(store)
     if version in state.decisions:
         earlier = state.decisions[version]
+        verdict = "promoted" if earlier["promoted"] else "not promoted: "
+        verdict += "; ".join(earlier["objections"])
         print(
-            f"challenger: {version} (same data, same recipe) was judged at {earlier['at']}: "
-            + (
-                "promoted"
-                if earlier["promoted"]
-                else "not promoted, " + "; ".join(earlier["objections"])
-            )
+            f"challenger: {version} (same data, same recipe) was judged at {earlier['at']}: {verdict}"
         )
         return 0
     print(f"champion:   {champion}\nchallenger: {version}")

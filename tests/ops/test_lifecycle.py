@@ -10,6 +10,7 @@ further effect; and a TorchServe restarted on the same store serves the version 
 
 from __future__ import annotations
 
+import configparser
 import json
 import subprocess
 import sys
@@ -18,13 +19,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import requests
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from stockcast.data.validation import read_ohlcv_csv
+from stockcast.errors import DataSourceError
 from stockcast.model.forecaster import SPEC_FILE, Forecaster
+from stockcast.ops import lifecycle
 from stockcast.ops.layout import ProjectLayout
 from stockcast.ops.lifecycle import challenger_version, judge, train_challenger
 from stockcast.ops.local_torchserve import LocalTorchServe, Ports, free_port
@@ -146,6 +150,39 @@ def test_versions_are_compared_only_on_days_neither_held_out_model_learned_from(
     later = Forecaster.load(trained_run / "artifact")
     later.info["trained_until"] = "2013-02-01T00:00:00"  # a model that saw January 2013
     assert compare(model, later, frame, 5000, 250)["first_day"] == "2013-02-04"
+
+
+def test_a_refresh_downloads_into_the_lifecycle_cache_and_offline_falls_back_to_the_cache(
+    tmp_path, monkeypatch
+):
+    cfg = lifecycle_cfg(tmp_path / "run", f"lifecycle.data_dir={tmp_path / 'live'}")
+    sample = read_ohlcv_csv(LAYOUT.sample_csv)
+
+    def offline(*args: object) -> pd.DataFrame:
+        raise DataSourceError("Yahoo Finance returned no rows (Could not resolve host)")
+
+    monkeypatch.setattr(lifecycle, "download", offline)
+    assert lifecycle.refreshed_prices(cfg) == (ROOT / "data", f"cache {LAYOUT.sample_csv}")
+    monkeypatch.setattr(lifecycle, "download", lambda *args: sample.iloc[:-5])
+    data_dir, source = lifecycle.refreshed_prices(cfg)
+    assert data_dir == tmp_path / "live" and source.startswith("downloaded")
+    assert len(read_ohlcv_csv(data_dir / "GOOG.csv")) == len(sample) - 5  # not the bundled file
+    monkeypatch.setattr(lifecycle, "download", offline)  # offline again: the last download
+    assert lifecycle.refreshed_prices(cfg) == (tmp_path / "live", f"cache {data_dir / 'GOOG.csv'}")
+
+
+def test_the_daily_schedule_runs_the_same_command_as_by_hand():
+    service, timer = (configparser.ConfigParser(strict=False, interpolation=None) for _ in range(2))
+    service.read(ROOT / "deploy" / "stockcast-retrain.service")
+    timer.read(ROOT / "deploy" / "stockcast-retrain.timer")
+    assert service["Service"]["ExecStart"].endswith("make retrain")
+    assert service["Service"]["Type"] == "oneshot"
+    assert timer["Timer"]["OnCalendar"] == "Mon..Fri 22:30 UTC"
+    assert timer["Timer"]["Persistent"] == "true"
+    readme = (ROOT / "README.md").read_text()
+    assert "30 22 * * 1-5 cd /path/to/stockcast && make retrain" in readme  # the cron line
+    makefile = (ROOT / "Makefile").read_text()
+    assert "retrain: install\n\t$(PY) lifecycle.py command=retrain $(ARGS)" in makefile
 
 
 # --- against a real TorchServe ------------------------------------------------------------------
