@@ -8,7 +8,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_DEPS := java:openjdk-17-jre-headless prometheus:prometheus promtool:prometheus \
 	chromium:chromium docker-compose:docker-compose
 
-.PHONY: install system-deps test lint format train run stop package bench-serving soak clean
+.PHONY: install system-deps test lint format train run serve stop package retrain rollback \
+	bench-serving soak clean
 
 install: $(VENV)/.installed
 
@@ -48,8 +49,23 @@ train: install
 run: install system-deps
 	$(PY) scripts/stack.py up $(if $(RUN),--run $(RUN))
 
+# the same (re)start on the model store as it is: the version `make retrain`/`make rollback` left
+serve: install system-deps
+	$(PY) scripts/stack.py serve
+
 stop:
 	$(PY) scripts/stack.py down
+
+# against the running TorchServe (make run / make serve / docker compose): refresh the prices ->
+# train a challenger and its deployable refit -> register it as a new version -> make it the
+# default only if it wins on held-out days (conf/lifecycle/default.yaml) -> print the decision.
+# Hydra overrides in ARGS, e.g. make retrain ARGS="lifecycle.refresh=false"
+retrain: install
+	$(PY) lifecycle.py command=retrain $(ARGS)
+
+# make the version the last promotion replaced the default again (a second call changes nothing)
+rollback: install
+	$(PY) lifecycle.py command=rollback $(ARGS)
 
 # RUN=outputs/train/runs/<run> (default: the newest complete non-debug run) -> model_store/stockcast.mar
 package: install

@@ -54,7 +54,12 @@ class StockcastHandler:
         manifest = context.manifest["model"]
         self.forecaster = Forecaster.load(model_dir)
         self.forecaster.info["version"] = manifest["modelVersion"]
-        self.metrics = HandlerMetrics(context.metrics, manifest["modelName"])
+        self.metrics = HandlerMetrics(
+            context.metrics,
+            manifest["modelName"],
+            manifest["modelVersion"],
+            self.forecaster.calibration.level,
+        )
         self.metrics.record_worker_health(force=True)
         self.initialized = True
         logger.info(

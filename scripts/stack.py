@@ -1,4 +1,5 @@
-"""The local serving stack behind `make run` / `make stop`: `up [--run RUN]`, `down` or `status`.
+"""The local serving stack behind `make run` / `make serve` / `make stop`: `up [--run RUN]`,
+`serve`, `down` or `status`.
 
 See stockcast/ops/stack.py for which run `up` serves and what each command does.
 """
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the local serving stack (make run / make stop)")
-    parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("command", choices=("up", "serve", "down", "status"))
     parser.add_argument(
         "--run",
         type=Path,
@@ -31,10 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             return stack.up(layout, args.run)
-        return {"down": stack.down, "status": stack.status}[args.command](layout)
+        commands = {"serve": stack.serve, "down": stack.down, "status": stack.status}
+        return commands[args.command](layout)
     except (StockcastError, RuntimeError, OSError, subprocess.CalledProcessError) as error:
         print(f"error: {error}", file=sys.stderr)
-        if args.command == "up":
+        if args.command in ("up", "serve"):
             stack.down(layout, quiet=True)
         return 2
 

@@ -53,6 +53,7 @@ def compose_train_cfg(output_dir: Path, *overrides: str) -> DictConfig:
                 "trainer.max_epochs=3",
                 "trainer.enable_progress_bar=false",
                 "model.net.hidden_size=16",
+                "refit=false",  # tests that need the deployable refit ask for it
                 *overrides,
             ],
         )

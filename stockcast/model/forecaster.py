@@ -22,6 +22,7 @@ from stockcast.data.intervals import DAILY, bar_step
 from stockcast.data.spacing import check_bar_spacing
 from stockcast.data.windows import sliding_windows
 from stockcast.model.calibration import Calibration, horizon_scale
+from stockcast.model.drift import DriftReference
 from stockcast.model.network import LSTMNet
 from stockcast.model.scaling import Standardizer
 
@@ -56,6 +57,7 @@ class _Upload:
     realised: np.ndarray  # [scored, H] cumulative log returns after each scored window
     sigma: np.ndarray  # [m] window volatility
     last_close: np.ndarray  # [2] closes at the backtest window and the latest
+    drift: dict | None  # where the upload's recent volatility and returns sit in training's
 
 
 class Forecaster:
@@ -74,6 +76,7 @@ class Forecaster:
         interval: str = DAILY,
         info: dict | None = None,
         calendar: str = DEFAULT_CALENDAR,
+        drift: DriftReference | None = None,
     ) -> None:
         self.net = net.eval()
         self.scaler = scaler
@@ -85,6 +88,7 @@ class Forecaster:
             trading_sessions(calendar)
         self.horizon = int(net.settings["horizon"])
         self.info = dict(info or {})
+        self.drift = drift  # None for artifacts trained before drift was recorded
 
     @property
     def min_rows(self) -> int:
@@ -110,7 +114,9 @@ class Forecaster:
         return self.predict_frames([frame])[0]
 
     def predict_frames(self, frames: list[pd.DataFrame]) -> list[dict]:
-        """Forecast the next H closes after each frame, plus a one-step backtest of its last row.
+        """Forecast the next H closes after each frame, plus a one-step backtest of its last row
+        (the forecast and band the model gave for that row from the rows before it, and whether
+        the actual close fell inside) and where the frame sits in the training distribution.
 
         Each frame is also scored on its own recent days (up to `calibration.self_rows`: the
         windows whose H targets lie inside the upload), and its band takes its quantile from
@@ -147,7 +153,8 @@ class Forecaster:
         ends = np.arange(scored)[:, None] + np.arange(horizon)[None, :]  # [scored, H]
         realised = returns[ends] - base[:scored, None]
         sigma = self.calibration.volatility(windows)
-        return _Upload(windows, realised, sigma, frame["Close"].to_numpy(np.float64)[-2:])
+        drift = self.drift.describe(features[:, RETURN_FEATURE]) if self.drift else None
+        return _Upload(windows, realised, sigma, frame["Close"].to_numpy(np.float64)[-2:], drift)
 
     def _answer(self, frame: pd.DataFrame, upload: _Upload, raw: np.ndarray) -> dict:
         cal = self.calibration
@@ -159,14 +166,17 @@ class Forecaster:
         spread = horizon_scale(upload.sigma, self.horizon)  # [windows, H]
         scores = np.abs(upload.realised - served_scored) / spread[:scored]
         quantiles, used = cal.blended_quantiles(scores)
+        # the backtest window's band must not know its own outcome: leave out the scores whose
+        # targets reach the last row
+        earlier, _ = cal.blended_quantiles(scores[: max(scored - self.horizon, 0)])
         served = cal.shrink * raw[-2:]  # [2, H] backtest window, latest window
-        half = spread[-2:] * quantiles[None, :]
+        half = spread[-2:] * np.stack([earlier, quantiles])  # [2, H]
         base = upload.last_close[:, None]
         point = base * np.exp(served)
         lower, upper = base * np.exp(served - half), base * np.exp(served + half)
         stored = np.asarray(cal.quantiles)
         recent = float(np.mean(scores[:, 0] <= stored[0])) if scored else None
-        answer = self._response(frame, point, lower[1], upper[1])
+        answer = self._response(frame, point, lower, upper, upload.drift)
         answer["calibration"] = {
             "band": "self-calibrated on the upload" if used else "stored with the model",
             "rows_scored": used,
@@ -178,11 +188,18 @@ class Forecaster:
         return answer
 
     def _response(
-        self, frame: pd.DataFrame, point: np.ndarray, lower: np.ndarray, upper: np.ndarray
+        self,
+        frame: pd.DataFrame,
+        point: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        drift: dict | None,
     ) -> dict:
+        """One answer from the [2, H] closes of the backtest window (row 0) and the latest (row 1)."""
         dates = frame["Date"]
         actual = float(frame["Close"].iloc[-1])
         predicted_last = float(point[0, 0])
+        band_last = (float(lower[0, 0]), float(upper[0, 0]))
         future = future_dates(dates.iloc[-1], self.interval, self.horizon, self.calendar)
         return {
             "last_date": _iso(dates.iloc[-1]),
@@ -191,8 +208,8 @@ class Forecaster:
                 {
                     "date": _iso(day),
                     "close": float(point[1, k]),
-                    "lower": float(lower[k]),
-                    "upper": float(upper[k]),
+                    "lower": float(lower[1, k]),
+                    "upper": float(upper[1, k]),
                 }
                 for k, day in enumerate(future)
             ],
@@ -201,7 +218,11 @@ class Forecaster:
                 "predicted_close": predicted_last,
                 "actual_close": actual,
                 "abs_error": abs(predicted_last - actual),
+                "lower": band_last[0],
+                "upper": band_last[1],
+                "covered": band_last[0] <= actual <= band_last[1],
             },
+            **({"drift": drift} if drift else {}),
             "model": {
                 **self.info,
                 "window": self.window,
@@ -224,6 +245,7 @@ class Forecaster:
             "calendar": self.calendar,
             "scaler": self.scaler.to_dict(),
             "calibration": self.calibration.to_dict(),
+            **({"drift": self.drift.to_dict()} if self.drift else {}),
             "info": self.info,
         }
         (directory / SPEC_FILE).write_text(json.dumps(spec, indent=2))
@@ -250,6 +272,7 @@ class Forecaster:
             interval=spec["interval"],
             info=spec.get("info", {}),
             calendar=spec.get("calendar", DEFAULT_CALENDAR),
+            drift=DriftReference.from_dict(spec["drift"]) if "drift" in spec else None,
         )
 
 

@@ -267,6 +267,8 @@ def write_config(
         grpc_management_port=str(ports.grpc_management),
         metrics_config=str((layout.root / properties["metrics_config"]).resolve()),
         model_store=str(model_store.resolve()),
+        # the model API registers archives from this store only, never from a URL elsewhere
+        allowed_urls=f"file://{model_store.resolve()}/.*",
     )
     if cors_origin:
         properties["cors_allowed_origin"] = cors_origin

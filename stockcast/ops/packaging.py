@@ -1,8 +1,9 @@
 """Build the TorchServe archive (`stockcast.mar`) from a training run directory, and pick the run.
 
 The archive is self-contained and pickle-free: `weights.pt` (a state_dict, loaded with
-`weights_only=True`) and `forecaster.json` (settings, scaler, calibration, training range) from
-the run's `artifact/`, the handler, a copy of the part of the `stockcast` package a worker imports
+`weights_only=True`) and `forecaster.json` (settings, scaler, calibration, drift reference,
+training range) from the run's deployable refit (`refit/artifact/`, or `artifact/` for a run
+without one), the handler, a copy of the part of the `stockcast` package a worker imports
 (`data`, `model`, `serving`: the archive keeps serving as trained after this repository changes,
 and carries nothing that needs Lightning, Hydra or the ops tooling), the model-config YAML (workers,
 batching, timeout), the metrics YAML it emits against, and `source.json` (which run it was built
@@ -29,6 +30,7 @@ from pathlib import Path
 import stockcast
 from stockcast.model.forecaster import ARTIFACT_DIR, SPEC_FILE, WEIGHTS_FILE, Forecaster
 from stockcast.ops.layout import MODEL_NAME, ProjectLayout
+from stockcast.training.refit import REFIT_DIR
 from stockcast.training.run_record import RunRecord, utc_now
 
 # What a TorchServe worker imports: the archive carries these subpackages and nothing else
@@ -41,6 +43,9 @@ SERVED_MODULES = ("__init__.py", "errors.py")
 NOT_SERVED = ("market_data.py", "cache_record.py", "sessions.py")
 SOURCE_FILE = "source.json"  # in the archive: the run it was built from and when
 MANIFEST = "MAR-INF/MANIFEST.json"
+# beside the archives: <store>/heldout/<version>/ holds the evaluated twin of a refit version,
+# the model whose held-out days `make retrain` compares versions on (never served)
+HELDOUT_DIR = "heldout"
 
 
 @dataclass(frozen=True)
@@ -91,9 +96,11 @@ def archive_is_current(layout: ProjectLayout, mar: Path, run_dir: str | Path) ->
 
 
 def artifact_dir(run_dir: str | Path) -> Path:
-    """`<run>/artifact`, or `run_dir` itself when it already is an artifact directory."""
+    """What a run serves: its deployable refit `<run>/refit/artifact` when it has one (trained
+    up to the data's last row), else `<run>/artifact`, or `run_dir` itself when it already is
+    an artifact directory."""
     run_dir = Path(run_dir)
-    for candidate in (run_dir / ARTIFACT_DIR, run_dir):
+    for candidate in (run_dir / REFIT_DIR / ARTIFACT_DIR, run_dir / ARTIFACT_DIR, run_dir):
         if (candidate / WEIGHTS_FILE).is_file() and (candidate / SPEC_FILE).is_file():
             return candidate
     raise FileNotFoundError(
@@ -114,14 +121,21 @@ def build_mar(
     model_store: str | Path,
     version: str | None = None,
     model_name: str = MODEL_NAME,
+    file_name: str | None = None,
 ) -> Path:
-    """Archive the run's artifact into `<model_store>/<model_name>.mar` (replacing it)."""
+    """Archive the run's artifact into `<model_store>/<file_name>` (default `<model_name>.mar`).
+
+    The file is replaced in one rename (the scratch directory sits in the model store, on the
+    same file system), so a server starting meanwhile reads the old archive or the new one,
+    never half of one.
+    """
     artifact = artifact_dir(run_dir)
     Forecaster.load(artifact)  # refuse to archive an artifact that would not load
+    version = version or default_version(artifact)
     model_store = Path(model_store)
     model_store.mkdir(parents=True, exist_ok=True)
     passed_apart = {layout.handler.name, layout.model_config.name}  # given to the archiver as flags
-    with tempfile.TemporaryDirectory(prefix="stockcast-mar-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=".stockcast-mar-", dir=model_store) as scratch:
         extra = Path(scratch) / "extra"
         for name, source in served_files(layout, artifact).items():
             if name not in passed_apart:
@@ -137,7 +151,7 @@ def build_mar(
                 "--model-name",
                 model_name,
                 "--version",
-                version or default_version(artifact),
+                version,
                 "--handler",
                 str(layout.handler),
                 "--extra-files",
@@ -149,13 +163,33 @@ def build_mar(
                 "--archive-format",
                 "default",
                 "--export-path",
-                str(model_store),
-                "--force",
+                str(scratch),
             ],
             check=True,
             env={**os.environ, "TMPDIR": str(archiver_tmp)},
         )
-    return model_store / f"{model_name}.mar"
+        target = model_store / (file_name or f"{model_name}.mar")
+        os.replace(Path(scratch) / f"{model_name}.mar", target)
+    evaluated = Path(run_dir) / ARTIFACT_DIR
+    if artifact != evaluated and evaluated.is_dir():
+        save_heldout(evaluated, model_store, version)
+    return target
+
+
+def save_heldout(evaluated: Path, model_store: Path, version: str) -> Path:
+    """Keep the evaluated twin of a refit version beside the archives (its two files)."""
+    destination = Path(model_store) / HELDOUT_DIR / version
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in (WEIGHTS_FILE, SPEC_FILE):
+        shutil.copy2(evaluated / name, destination / name)
+    return destination
+
+
+def versioned_archive(version: str, model_name: str = MODEL_NAME) -> str:
+    """The file name of one version in the model store, e.g. `stockcast-20130301.1a2b3c4d.mar`:
+    versions sit side by side, and `<model_name>.mar` is a copy of the default (what a restart
+    loads)."""
+    return f"{model_name}-{version}.mar"
 
 
 def served_files(layout: ProjectLayout, artifact: Path) -> dict[str, Path]:

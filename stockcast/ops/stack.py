@@ -2,6 +2,8 @@
 
     up      choose the run -> reuse its archive or package it -> (re)start TorchServe, the upload
             page and, when the binary exists, Prometheus in the background -> forecast the sample
+    serve   the same (re)start on the model store as it is, without training or packaging:
+            model_store/stockcast.mar is the default that `make retrain` / `make rollback` left
     down    stop them
     status  what is running, and where
 
@@ -50,6 +52,7 @@ from stockcast.ops.packaging import (
     newest_servable_run,
 )
 from stockcast.ops.prometheus import LocalPrometheus, scrape_config
+from stockcast.ops.versions import archive_version
 
 PROMETHEUS_PORT = 9090
 PROMETHEUS_URL = f"http://{HOST}:{PROMETHEUS_PORT}"
@@ -116,6 +119,20 @@ def up(layout: ProjectLayout, run: Path | None = None) -> int:
         f"archive:     {layout.model_store / f'{MODEL_NAME}.mar'} "
         f"({'up to date, reused' if reused else 'packaged now'})"
     )
+    return start(layout)
+
+
+def serve(layout: ProjectLayout) -> int:
+    """Restart the stack on the archive the model store holds (the version promoted last)."""
+    mar = layout.model_store / f"{MODEL_NAME}.mar"
+    if not mar.is_file():
+        raise RuntimeError(f"no {mar}: `make run` trains and packages one")
+    print(f"archive: {mar} (version {archive_version(mar)})")
+    return start(layout)
+
+
+def start(layout: ProjectLayout) -> int:
+    """(Re)start TorchServe, the upload page and Prometheus on the model store; forecast the sample."""
     down(layout, quiet=True)
     state = layout.state_dir
     state.mkdir(exist_ok=True)

@@ -3,9 +3,11 @@
 Every name here is declared under `model_metrics` in serving/metrics.yaml: in prometheus mode
 TorchServe's frontend drops metrics it was not told about, so `HandlerMetrics` looks each one up
 at start-up and a missing declaration fails the worker loudly instead of going dark silently.
-Dimension values are passed in the declared order; TorchServe adds `Hostname` itself.
-Durations are seconds, because the exported histograms use the Prometheus client's default
-buckets (5 ms .. 10 s).
+Dimension values are passed in the declared order and every metric ends with `ModelName` and
+`version` (the archive's version), so two versions served side by side are told apart;
+TorchServe adds `Hostname` itself. Durations are seconds, because the exported histograms use
+the Prometheus client's default buckets (5 ms .. 10 s); percentiles are fractions in [0, 1] on
+the same buckets (0.005 .. 0.1 resolve the lower tail, 0.25 / 0.5 / 0.75 / 1 the rest).
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ BACKTEST_ERROR_HIST = "stockcast_backtest_abs_error_hist"
 WORKER_CPU = "stockcast_worker_cpu_seconds"
 WORKER_RSS = "stockcast_worker_resident_memory_bytes"
 WORKER_GC = "stockcast_worker_gc_collections"
+# live calibration: each forecast's backtest says whether the last close fell inside the band
+# the model gave for it; covered / scored over a window is the live coverage of that band
+BACKTEST_SCORED = "stockcast_backtest_scored"
+BACKTEST_COVERED = "stockcast_backtest_covered"
+BAND_LEVEL = "stockcast_band_nominal_coverage"
+# input drift (stockcast/model/drift.py): where each upload sits in the training distribution
+VOLATILITY_PERCENTILE = "stockcast_input_volatility_percentile"
+RETURN_PERCENTILE = "stockcast_input_return_percentile"
 
 DECLARED: dict[str, MetricTypes] = {
     INFERENCE_DURATION: MetricTypes.HISTOGRAM,
@@ -39,6 +49,11 @@ DECLARED: dict[str, MetricTypes] = {
     WORKER_CPU: MetricTypes.GAUGE,
     WORKER_RSS: MetricTypes.GAUGE,
     WORKER_GC: MetricTypes.GAUGE,
+    BACKTEST_SCORED: MetricTypes.COUNTER,
+    BACKTEST_COVERED: MetricTypes.COUNTER,
+    BAND_LEVEL: MetricTypes.GAUGE,
+    VOLATILITY_PERCENTILE: MetricTypes.HISTOGRAM,
+    RETURN_PERCENTILE: MetricTypes.HISTOGRAM,
 }
 # Worker health changes slowly and each emission is a log line the frontend parses: at most this
 # often per worker, which is still several samples per Prometheus scrape interval.
@@ -48,22 +63,32 @@ HEALTH_INTERVAL_S = 1.0
 class HandlerMetrics:
     """Records one handled batch, and the worker's own health, into TorchServe's metric cache."""
 
-    def __init__(self, cache: Any, model_name: str) -> None:
+    def __init__(self, cache: Any, model_name: str, version: str, band_level: float) -> None:
         self._metrics = {name: cache.get_metric(name, kind) for name, kind in DECLARED.items()}
-        self._model = model_name
+        self._model = [model_name, version]
+        self._band_level = band_level
         self._pid = str(os.getpid())
         self._process = psutil.Process()
         self._last_health = float("-inf")
 
     def record_batch(self, outcomes: Sequence[Outcome], seconds: float) -> None:
-        """One batch: its handler time, its forecasts, its rejections by reason."""
+        """One batch: its handler time, its forecasts (their backtest error, whether the band
+        held, how unusual the upload is), its rejections by reason."""
         self._emit(INFERENCE_DURATION, seconds)
         forecasts = [outcome.forecast for outcome in outcomes if outcome.forecast is not None]
         if forecasts:
             self._emit(PREDICTIONS, len(forecasts))
             for forecast in forecasts:
                 self._emit(BACKTEST_ERROR_HIST, forecast["backtest"]["abs_error"])
+                drift = forecast.get("drift")
+                if drift:
+                    self._emit(VOLATILITY_PERCENTILE, drift["volatility_percentile"])
+                    self._emit(RETURN_PERCENTILE, drift["return_percentile"])
             self._emit(BACKTEST_ERROR, forecasts[-1]["backtest"]["abs_error"])
+            self._emit(BACKTEST_SCORED, len(forecasts))
+            # added even when 0, so the ratio exists from the first forecast on
+            self._emit(BACKTEST_COVERED, sum(f["backtest"]["covered"] for f in forecasts))
+            self._emit(BAND_LEVEL, self._band_level)
         for outcome in outcomes:
             if outcome.rejection is not None:
                 self._emit(REJECTED, 1, outcome.rejection.reason)
@@ -81,4 +106,4 @@ class HandlerMetrics:
         self._emit(WORKER_GC, sum(stats["collections"] for stats in gc.get_stats()), self._pid)
 
     def _emit(self, name: str, value: float, *extra_dimensions: str) -> None:
-        self._metrics[name].add_or_update(value, [*extra_dimensions, self._model])
+        self._metrics[name].add_or_update(value, [*extra_dimensions, *self._model])

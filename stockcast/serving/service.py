@@ -210,7 +210,8 @@ def _predict_alone(forecaster: Forecaster, table: PriceTable) -> Outcome:
 
 def _checked(forecast: dict) -> Outcome:
     """Refuse a forecast that overflowed (absurd prices) rather than emit invalid JSON."""
-    numbers = [forecast["backtest"]["predicted_close"]] + [
+    backtest = forecast["backtest"]
+    numbers = [backtest["predicted_close"], backtest["lower"], backtest["upper"]] + [
         value
         for step in forecast["forecast"]
         for value in (step["close"], step["lower"], step["upper"])

@@ -242,6 +242,10 @@ class StockDataModule(pl.LightningDataModule):
             tickers=np.full(len(anchors), one.ticker, dtype=object),
         )
 
+    def training_returns(self) -> np.ndarray:
+        """Daily log returns of the training rows [n]: the drift reference's distribution."""
+        return self._features[: self.bounds.val_start, RETURN_FEATURE]
+
     def date_range(self, split: str) -> tuple[str, str]:
         """First and last target date of a split over all tickers, as ISO dates."""
         firsts, lasts = [], []

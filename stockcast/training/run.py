@@ -1,4 +1,5 @@
-"""`train(cfg)`: fit, test the best checkpoint, calibrate on validation, evaluate, write artifacts."""
+"""`train(cfg)`: fit, test the best checkpoint, calibrate on validation, evaluate, write artifacts,
+then (with `refit=true`) the deployable refit on every row (stockcast/training/refit.py)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from stockcast.data.cache_record import ohlcv_sha256
 from stockcast.model.calibration import conformal_quantiles, fit_calibration, window_volatility
+from stockcast.model.drift import DriftReference
 from stockcast.model.forecaster import ARTIFACT_DIR, Forecaster, network_returns
 from stockcast.model.network import LSTMNet
 from stockcast.training.datamodule import SplitArrays, StockDataModule
+from stockcast.training.refit import REFIT_DIR, chosen_epochs, refit_config
 from stockcast.training.report import plot_forecast, print_table, write_metrics
 from stockcast.training.scores import forecast_report
 
@@ -52,7 +55,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     }
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint is not None else ""
-    if best:
+    if best and checkpoint.best_model_score is not None:  # a refit monitors nothing
         metrics["val/best_loss"] = float(checkpoint.best_model_score)
     scored = "test" in datamodule.splits
     if scored:
@@ -71,6 +74,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if not trainer.is_global_zero:
         return metrics
     metrics.update(evaluate(module.net, datamodule, cfg, output_dir))
+    if scored and best and cfg.get("refit"):
+        if trainer.world_size > 1:
+            log.warning("no refit under DDP: train it with data.test_fraction=0 on its own")
+        else:
+            epochs = chosen_epochs(best)
+            metrics["refit/epochs"] = float(epochs)
+            log.info("refitting on every row for %d epochs", epochs)
+            train(refit_config(cfg, epochs, output_dir / REFIT_DIR))
     write_metrics(metrics, output_dir / "metrics.json")
     if scored:
         test_start, test_end = datamodule.date_range("test")
@@ -188,12 +199,15 @@ def calibrated_forecaster(
         window=datamodule.window,
         interval=datamodule.interval,
         calendar=datamodule.calendar,
+        drift=DriftReference.fit(datamodule.training_returns()),
         info={
             "name": cfg.model_name,
             "ticker": datamodule.ticker,
             "tickers": list(datamodule.tickers),
             "trained_on": f"{datamodule.ticker} {train_start[:10]}..{train_end[:10]}",
-            "trained_until": train_end,
+            # the last row any part of the artifact learned from (network, shrink or band):
+            # for a refit, the data's last row
+            "trained_until": datamodule.date_range("calib")[1],
             "selected_until": datamodule.date_range("val")[1],
             "calibrated_on": "{}..{}".format(*(d[:10] for d in datamodule.date_range("calib"))),
             "calibrated_until": datamodule.date_range("calib")[1],

@@ -163,3 +163,46 @@ def test_window_count_is_min_rows(forecaster):
     assert np.isfinite(
         forecaster.predict(frame.iloc[: forecaster.min_rows])["forecast"][0]["close"]
     )
+
+
+def test_the_backtest_reports_the_band_given_for_the_last_day_and_whether_it_held(forecaster):
+    frame = read_ohlcv_csv(SAMPLE)
+    answer = forecaster.predict(frame)
+    # the forecast the model gave the day before, from the rows it had then
+    day_before = forecaster.predict(frame.iloc[:-1].reset_index(drop=True))["forecast"][0]
+    backtest = answer["backtest"]
+    assert backtest["predicted_close"] == pytest.approx(day_before["close"], rel=1e-9)
+    assert backtest["lower"] == pytest.approx(day_before["lower"], rel=1e-9)
+    assert backtest["upper"] == pytest.approx(day_before["upper"], rel=1e-9)
+    actual = backtest["actual_close"]
+    assert backtest["covered"] is (backtest["lower"] <= actual <= backtest["upper"])
+
+
+def test_a_band_missed_by_the_last_close_is_reported_as_not_covered(forecaster):
+    frame = read_ohlcv_csv(SAMPLE).iloc[-300:].reset_index(drop=True)
+    frame.loc[frame.index[-1], ["Open", "High", "Low", "Close"]] *= 1.5  # a 50% jump overnight
+    assert forecaster.predict(frame)["backtest"]["covered"] is False
+
+
+def test_drift_places_calm_and_turbulent_uploads_at_the_ends_of_the_training_distribution(
+    forecaster,
+):
+    frame = read_ohlcv_csv(SAMPLE)
+    dates = frame["Date"]
+    crisis = frame[dates <= "2008-10-31"].reset_index(drop=True)  # GOOG's wildest month
+    calm = frame[dates <= "2006-12-29"].reset_index(drop=True)
+    turbulent = forecaster.predict(crisis)["drift"]
+    quiet = forecaster.predict(calm)["drift"]
+    assert turbulent["window"] == 20
+    assert turbulent["volatility_percentile"] > 0.95 > quiet["volatility_percentile"]
+    assert 0 <= quiet["return_percentile"] <= 1
+    returns = np.log(frame["Close"]).diff().to_numpy()
+    assert turbulent["volatility"] == pytest.approx(np.std(returns[len(crisis) - 20 : len(crisis)]))
+
+
+def test_the_drift_reference_is_a_small_plain_json_table(trained_run):
+    spec = json.loads((trained_run / "artifact" / "forecaster.json").read_text())
+    drift = spec["drift"]
+    assert drift["window"] == 20
+    assert len(drift["volatility"]) == len(drift["returns"]) == 101
+    assert drift["volatility"] == sorted(drift["volatility"])

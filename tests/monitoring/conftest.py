@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,8 +158,12 @@ class ContainerTorchServe:
     process: subprocess.Popen[bytes]
 
     @property
+    def inference_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.inference}"
+
+    @property
     def ping_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.inference}/ping"
+        return f"{self.inference_url}/ping"
 
     @property
     def management_url(self) -> str:
@@ -175,11 +181,17 @@ class ContainerTorchServe:
         """The current `inference`, `management` or `API` token."""
         return json.loads(self.key_file.read_text())[kind]["key"]
 
-    def workers(self) -> list[dict[str, Any]]:
-        """The management API's worker list for the model (needs the management key)."""
+    def describe(self) -> dict[str, Any]:
+        """The management API's description of the default version (needs the management key)."""
         url = f"{self.management_url}/models/stockcast"
         headers = {"Authorization": f"Bearer {self.key('management')}"}
-        return requests.get(url, headers=headers, timeout=5).json()[0]["workers"]
+        return requests.get(url, headers=headers, timeout=5).json()[0]
+
+    def workers(self) -> list[dict[str, Any]]:
+        return self.describe()["workers"]
+
+    def default_version(self) -> str:
+        return self.describe()["modelVersion"]
 
     def worker_pids(self) -> list[int]:
         return [int(worker["pid"]) for worker in self.workers()]
@@ -238,23 +250,39 @@ def running_container_torchserve(
         process.wait(timeout=30)
 
 
+SECOND_VERSION = "2.0-candidate"
+
+
+def archive_as_version(mar: Path, destination: Path, version: str) -> Path:
+    """A copy of `mar` whose manifest names another version: a second version to register."""
+    with zipfile.ZipFile(mar) as source, zipfile.ZipFile(destination, "w") as copy:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "MAR-INF/MANIFEST.json":
+                manifest = json.loads(data)
+                manifest["model"]["modelVersion"] = version
+                data = json.dumps(manifest).encode()
+            copy.writestr(item, data)
+    return destination
+
+
+@pytest.fixture(scope="session")
+def second_version() -> str:
+    """The version under which `container_torchserve`'s store also holds the packaged model."""
+    return SECOND_VERSION
+
+
 @pytest.fixture(scope="module")
 def container_torchserve(
     packaged_mar: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ContainerTorchServe]:
-    """The packaged model behind docker/config.properties (token auth on), on free loopback ports."""
+    """The packaged model behind docker/config.properties (token auth on), on free loopback ports,
+    with a model store of its own that also holds the same model as `SECOND_VERSION`."""
+    store = tmp_path_factory.mktemp("container_model_store")
+    shutil.copy2(packaged_mar, store / packaged_mar.name)
+    archive_as_version(packaged_mar, store / f"stockcast-{SECOND_VERSION}.mar", SECOND_VERSION)
     workdir = tmp_path_factory.mktemp("container_torchserve")
-    yield from running_container_torchserve(packaged_mar.parent, workdir)
-
-
-@pytest.fixture(scope="module")
-def model_api_torchserve(
-    packaged_mar: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ContainerTorchServe]:
-    """The container config with only the model-management API switched on: what `allowed_urls`
-    alone would let an attacker holding the management key register."""
-    workdir = tmp_path_factory.mktemp("model_api_torchserve")
-    yield from running_container_torchserve(packaged_mar.parent, workdir, enable_model_api="true")
+    yield from running_container_torchserve(store, workdir)
 
 
 @pytest.fixture(scope="module")

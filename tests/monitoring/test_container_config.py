@@ -35,11 +35,12 @@ def test_token_authorization_is_on_and_cannot_be_switched_off_by_environment() -
     assert int(CONFIG["token_expiration_min"]) > 0
 
 
-def test_models_can_be_neither_registered_over_http_nor_fetched_from_elsewhere() -> None:
-    assert CONFIG["enable_model_api"] == "false"
+def test_versions_are_registered_from_the_model_store_only() -> None:
+    assert CONFIG["enable_model_api"] == "true"  # make retrain registers versions
     assert CONFIG["install_py_dep_per_model"] == "false"
     patterns = CONFIG["allowed_urls"].split(",")
     assert patterns == [f"file://{CONFIG['model_store']}/.*"]
+    assert CONFIG["load_models"] == "stockcast=stockcast.mar"  # the default promoted last
 
 
 def test_listens_on_all_container_interfaces_except_grpc() -> None:
@@ -83,12 +84,35 @@ class TestServingWithTheContainerConfig:
         assert response.status_code == 200
         assert response.json()["forecast"]
 
-    def test_registering_a_model_is_refused_even_with_the_management_key(
-        self, container_torchserve: Any
+    def test_a_version_is_registered_and_made_default_only_with_the_management_key(
+        self, container_torchserve: Any, second_version: str
     ) -> None:
-        key = {"Authorization": f"Bearer {container_torchserve.key('management')}"}
-        url = f"{container_torchserve.management_url}/models?url=stockcast.mar"
-        assert requests.post(url, headers=key, timeout=10).status_code == 405
+        server = container_torchserve
+        models = f"{server.management_url}/models"
+        register = f"{models}?url=stockcast-{second_version}.mar&synchronous=true"
+        on_inference_port = register.replace(server.management_url, server.inference_url)
+        management = {"Authorization": f"Bearer {server.key('management')}"}
+        inference = {"Authorization": f"Bearer {server.key('inference')}"}
+        original = server.default_version()
+        assert requests.post(register, timeout=10).status_code == 400
+        assert requests.post(register, headers=inference, timeout=10).status_code == 400
+        assert requests.post(on_inference_port, headers=management, timeout=10).status_code == 400
+        assert requests.post(on_inference_port, headers=inference, timeout=10).status_code == 404
+        assert requests.post(register, headers=management, timeout=120).status_code == 200
+        try:
+            predict = f"{server.inference_url}/predictions/stockcast/{second_version}"
+            response = requests.post(predict, data=GOOD_CSV, headers=inference, timeout=30)
+            assert response.status_code == 200
+            assert response.json()["model"]["version"] == second_version
+            set_default = f"{models}/stockcast/{second_version}/set-default"
+            assert requests.put(set_default, headers=inference, timeout=10).status_code == 400
+            assert requests.put(set_default, headers=management, timeout=10).status_code == 200
+            assert server.default_version() == second_version
+        finally:  # the rest of this module expects the packaged model alone
+            requests.put(
+                f"{models}/stockcast/{original}/set-default", headers=management, timeout=10
+            )
+            requests.delete(f"{models}/stockcast/{second_version}", headers=management, timeout=60)
 
     def test_management_calls_need_the_management_key(self, container_torchserve: Any) -> None:
         models = f"{container_torchserve.management_url}/models"
@@ -142,16 +166,16 @@ class TestServingWithTheContainerConfig:
 @pytest.mark.slow
 @pytest.mark.integration
 def test_allowed_urls_refuses_archives_from_anywhere_but_the_model_store(
-    model_api_torchserve: Any,
+    container_torchserve: Any,
 ) -> None:
-    """Even with the model API switched on (the container keeps it off), the management key
-    cannot make TorchServe fetch an archive from the network or read a file outside the store."""
-    key = {"Authorization": f"Bearer {model_api_torchserve.key('management')}"}
+    """With the model API on (make retrain registers versions), the management key still cannot
+    make TorchServe fetch an archive from the network or read a file outside the store."""
+    key = {"Authorization": f"Bearer {container_torchserve.key('management')}"}
 
     def register(url: str, name: str) -> requests.Response:
-        params = {"url": url, "model_name": name}  # initial_workers=0: nothing is started
+        params = {"url": url, "model_name": name, "initial_workers": 0}
         return requests.post(
-            f"{model_api_torchserve.management_url}/models", params=params, headers=key, timeout=60
+            f"{container_torchserve.management_url}/models", params=params, headers=key, timeout=60
         )
 
     for url in ("http://example.com/x.mar", "https://127.0.0.1:1/x.mar", "file:///etc/passwd"):
@@ -159,6 +183,7 @@ def test_allowed_urls_refuses_archives_from_anywhere_but_the_model_store(
         assert response.status_code == 404, url  # TorchServe's status for a refused URL
         assert "does not match any allowed URL" in response.json()["message"], response.text
     assert register("stockcast.mar", "copy").status_code == 200  # the store itself is allowed
+    requests.delete(f"{container_torchserve.management_url}/models/copy", headers=key, timeout=60)
 
 
 def run_healthcheck(ping_url: str, key_file: Path) -> int:

@@ -20,6 +20,8 @@ REQUIRED_ALERTS = {
     "StockcastHighErrorRate",
     "StockcastHighInferenceLatency",
     "StockcastMAEDrift",
+    "StockcastBandCoverageOffTarget",
+    "StockcastInputDrift",
 }
 
 pytestmark = pytest.mark.skipif(

@@ -6,6 +6,7 @@ import ast
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,11 +16,13 @@ import pytest
 import torch
 import yaml
 
-from stockcast.ops.packaging import artifact_dir, default_version
+from stockcast.ops.layout import ProjectLayout
+from stockcast.ops.packaging import artifact_dir, build_mar, default_version, versioned_archive
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "GOOG.csv"
 HARNESS = ROOT / "tests" / "serving" / "mock_context_harness.py"
+LAYOUT = ProjectLayout(ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +81,8 @@ def test_handler_imports_the_archived_package_and_answers_each_request(archive, 
     assert Path(report["stockcast_file"]).is_relative_to(tmp_path / "model")
     assert report["statuses"] == [200, 400]
     good, bad = report["bodies"]
-    assert (
-        good["model"]["version"]
-        == json.loads(archive.read("MAR-INF/MANIFEST.json"))["model"]["modelVersion"]
-    )
+    version = json.loads(archive.read("MAR-INF/MANIFEST.json"))["model"]["modelVersion"]
+    assert good["model"]["version"] == version
     assert bad["error"] == "not a CSV" and bad["detail"].startswith("empty body")
     emitted = {name for name, _, _ in report["metrics"]}
     assert {
@@ -91,7 +92,9 @@ def test_handler_imports_the_archived_package_and_answers_each_request(archive, 
         "stockcast_backtest_abs_error",
         "stockcast_worker_resident_memory_bytes",
     } <= emitted
-    assert ["stockcast_rejected_requests", 1, ["empty_body", "stockcast"]] in report["metrics"]
+    assert ["stockcast_rejected_requests", 1, ["empty_body", "stockcast", version]] in report[
+        "metrics"
+    ]
 
 
 def test_package_script_writes_the_mar_with_a_chosen_version(trained_run, tmp_path):
@@ -212,3 +215,24 @@ def test_archived_code_imports_with_training_libraries_absent(archive, tmp_path)
     assert Path(report["file"]).is_relative_to(tmp_path / "model")
     assert "stockcast.model.forecaster" in report["modules"]
     assert "stockcast.serving.service" in report["modules"]
+
+
+def test_a_run_with_a_refit_ships_the_refit_and_keeps_its_evaluated_twin_beside_it(
+    trained_run, tmp_path
+):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run / "artifact", run / "artifact")
+    shutil.copytree(trained_run / "artifact", run / "refit" / "artifact")
+    refit_spec = run / "refit" / "artifact" / "forecaster.json"
+    spec = json.loads(refit_spec.read_text())
+    spec["info"]["trained_until"] = "2013-03-01T00:00:00"
+    refit_spec.write_text(json.dumps(spec))
+    store = tmp_path / "store"
+    mar = build_mar(LAYOUT, run, store, version="7.0", file_name=versioned_archive("7.0"))
+    assert mar == store / "stockcast-7.0.mar" and not (store / "stockcast.mar").exists()
+    with zipfile.ZipFile(mar) as archive:
+        served = json.loads(archive.read("forecaster.json"))["info"]
+    assert served["trained_until"] == "2013-03-01T00:00:00"
+    twin = json.loads((store / "heldout" / "7.0" / "forecaster.json").read_text())["info"]
+    assert twin == json.loads((trained_run / "artifact" / "forecaster.json").read_text())["info"]
+    assert not [p for p in store.iterdir() if p.name.startswith(".")]  # no scratch left behind

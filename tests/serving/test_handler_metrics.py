@@ -87,3 +87,22 @@ def test_torchserve_frontend_metrics_are_exported(scraped):
     ):
         assert values(scraped, name), name
     assert values(scraped, "ts_inference_requests_total", model_name="stockcast")
+
+
+def test_every_stockcast_metric_names_the_version_that_answered(scraped, torchserve):
+    version = torchserve.describe()["modelVersion"]
+    ours = [labels for name, labels, _ in scraped if name.startswith("stockcast_")]
+    assert ours and all(labels.get("version") == version for labels in ours)
+
+
+def test_each_forecast_checks_its_band_and_places_its_upload_in_the_training_data(
+    scraped, torchserve
+):
+    version = torchserve.describe()["modelVersion"]
+    scored = sum(values(scraped, "stockcast_backtest_scored", version=version))
+    covered = sum(values(scraped, "stockcast_backtest_covered", version=version))
+    assert scored >= 1 and 0 <= covered <= scored
+    assert values(scraped, "stockcast_band_nominal_coverage", version=version) == [0.8]
+    for name in ("stockcast_input_volatility_percentile", "stockcast_input_return_percentile"):
+        assert sum(values(scraped, f"{name}_count", version=version)) >= 1, name
+        assert 0 <= sum(values(scraped, f"{name}_sum", version=version)) <= scored, name

@@ -28,15 +28,20 @@ def test_every_handler_metric_is_declared_with_its_type(cache):
 
 
 def test_a_batch_emits_every_metric_without_dimension_errors(cache, caplog):
-    forecast = {"backtest": {"abs_error": 1.5}}
+    forecast = {
+        "backtest": {"abs_error": 1.5, "covered": True},
+        "drift": {"volatility_percentile": 0.4, "return_percentile": 0.7},
+    }
     outcomes = [
         Outcome(forecast=forecast),
         Outcome(rejection=RequestRejected(400, "not a CSV", "empty body", "empty_body")),
     ]
     with caplog.at_level(logging.INFO, logger="ts.metrics"):
-        HandlerMetrics(cache, "stockcast").record_batch(outcomes, 0.004)
+        HandlerMetrics(cache, "stockcast", "20130301.ab12", 0.8).record_batch(outcomes, 0.004)
     lines = [record.getMessage() for record in caplog.records]
     assert not [line for line in lines if "Failed" in line]
     emitted = {line.removeprefix("[METRICS]").split(".", 1)[0] for line in lines}
     assert emitted == set(DECLARED)
     assert any("reason:empty_body" in line for line in lines)
+    # every metric names the version that produced it
+    assert all("version:20130301.ab12" in line for line in lines), lines

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from stockcast.ops.packaging import artifact_dir
 from stockcast.training.run import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +67,8 @@ def test_default_config_is_not_worse_than_naive_and_writes_every_output(tmp_path
         "forecast.png",
         "artifact/weights.pt",
         "artifact/forecaster.json",
+        "refit/artifact/weights.pt",  # the deployable refit, on by default
+        "refit/artifact/forecaster.json",
     ):
         assert (tmp_path / output).exists(), output
     assert list((tmp_path / "checkpoints").glob("epoch_*.ckpt"))
@@ -110,7 +113,12 @@ def last_logged_epoch(run_dir: Path) -> int:
 
 
 def test_training_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path):
-    settings = ("trainer.max_epochs=6", "callbacks.early_stopping=null", "model.net.hidden_size=16")
+    settings = (
+        "trainer.max_epochs=6",
+        "callbacks.early_stopping=null",
+        "model.net.hidden_size=16",
+        "refit=false",
+    )
     full = run_cli(*settings, f"hydra.run.dir={tmp_path / 'full'}")
     assert full.returncode == 0, full.stderr[-2000:]
 
@@ -242,7 +250,11 @@ def test_an_optuna_search_prints_no_plugin_noise(tmp_path):
 
 def test_sweep_runs_every_point(tmp_path):
     result = run_cli(
-        "-m", "model.net.hidden_size=8,16", "trainer.max_epochs=1", f"hydra.sweep.dir={tmp_path}"
+        "-m",
+        "model.net.hidden_size=8,16",
+        "trainer.max_epochs=1",
+        "refit=false",
+        f"hydra.sweep.dir={tmp_path}",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(list(tmp_path.glob("*/metrics.json"))) == 2
@@ -259,6 +271,7 @@ def test_joblib_launcher_trains_several_tickers_in_parallel(tmp_path):
         "data.ticker=GOOG,GOOGX",
         f"paths.data_dir={data}",
         "trainer.max_epochs=1",
+        "refit=false",
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -280,3 +293,25 @@ def test_ddp_trains_with_two_cpu_processes(tmp_path):
     assert "Starting with 2 processes" in result.stdout + result.stderr
     assert json.loads((tmp_path / "metrics.json").read_text())["test/rel_mae"] > 0
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "complete"  # rank 0's
+
+
+def test_the_deployable_refit_learns_up_to_the_last_row_for_the_epochs_evaluation_chose(
+    make_cfg, tmp_path
+):
+    run = tmp_path / "run"
+    metrics = train(make_cfg("refit=true", "trainer.max_epochs=3", output_dir=run))
+    evaluated = json.loads((run / "artifact" / "forecaster.json").read_text())["info"]
+    refit = json.loads((run / "refit" / "artifact" / "forecaster.json").read_text())["info"]
+    # evaluation: everything it learned ends before the test split it is scored on
+    assert evaluated["trained_until"] == evaluated["calibrated_until"] < "2011-11-16"
+    # the refit: learned up to the data's last row; its band comes from its most recent rows,
+    # which come after every row its network trained on
+    assert refit["trained_until"][:10] == "2013-03-01"
+    trained_to = refit["trained_on"].split("..")[1]
+    calibrated_from = refit["calibrated_on"].split("..")[0]
+    assert trained_to < refit["selected_until"][:10] < calibrated_from
+    best = next((run / "checkpoints").glob("epoch_*.ckpt")).name  # epoch_NNN.ckpt, 0-based
+    assert metrics["refit/epochs"] == int(best[6:9]) + 1
+    last = torch.load(run / "refit" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["epoch"] + 1 == metrics["refit/epochs"]  # exactly that many, no early stop
+    assert artifact_dir(run) == run / "refit" / "artifact"  # what `make package` ships

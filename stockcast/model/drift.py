@@ -1,0 +1,66 @@
+"""Input drift: how unusual an upload's recent volatility and last return are for this model.
+
+Training stores a small quantile table of what the network learned from: the 20-day volatility
+(std of daily log returns over 20 days) and the daily log return of its training rows. The
+service places each upload's latest 20-day volatility and last return in those tables. A
+percentile near 0.5 is an ordinary day of the training period; one near 0 or 1 is a market the
+network saw rarely or never (a crash, a regime far calmer or wilder than its history), where its
+forecast and band deserve less trust. Plain numbers in forecaster.json, no pickle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+DRIFT_WINDOW = 20  # trading days: about a month, the usual horizon of "recent volatility"
+LEVELS = np.linspace(0.0, 1.0, 101)  # the table's quantile levels: every percent
+
+
+@dataclass(frozen=True)
+class DriftReference:
+    """Quantiles (at `LEVELS`) of the training rows' `window`-day volatility and daily return."""
+
+    window: int
+    volatility: tuple[float, ...]
+    returns: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, returns: np.ndarray, window: int = DRIFT_WINDOW) -> DriftReference:
+        """From the daily log returns [n] of the training rows (n >= window)."""
+        volatility = sliding_window_view(returns, window).std(axis=1)  # [n - window + 1]
+        return cls(
+            window,
+            tuple(float(q) for q in np.quantile(volatility, LEVELS)),
+            tuple(float(q) for q in np.quantile(returns, LEVELS)),
+        )
+
+    def describe(self, returns: np.ndarray) -> dict[str, float | int] | None:
+        """Where the upload's daily log returns [n] sit in the training distribution; None when
+        the upload holds fewer than `window` returns."""
+        if len(returns) < self.window:
+            return None
+        volatility = float(returns[-self.window :].std())
+        last = float(returns[-1])
+        return {
+            "window": self.window,
+            "volatility": volatility,
+            "volatility_percentile": percentile(volatility, self.volatility),
+            "last_return": last,
+            "return_percentile": percentile(last, self.returns),
+        }
+
+    def to_dict(self) -> dict:
+        return {"window": self.window, "volatility": self.volatility, "returns": self.returns}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DriftReference:
+        return cls(int(data["window"]), tuple(data["volatility"]), tuple(data["returns"]))
+
+
+def percentile(value: float, quantiles: tuple[float, ...]) -> float:
+    """The share of the reference below `value`, read off its quantile table: 0 below the
+    smallest, 1 above the largest, linear in between."""
+    return float(np.interp(value, quantiles, LEVELS))
