@@ -1,13 +1,15 @@
-"""Walk-forward backtest: `python backtest.py [hydra overrides]` (see conf/backtest.yaml)."""
+"""Walk-forward backtest: `python backtest.py [hydra overrides]` (see conf/backtest.yaml).
 
-import sys
+A user error (too many days asked, an unknown method, an endpoint with another horizon, a bad
+override) ends in one line and exit status 2, as in train.py.
+"""
 
 import hydra
-from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
 from stockcast.backtest.run import run_backtest
-from stockcast.errors import StockcastError
+from stockcast.training.cli import or_exit, run_cli
+from stockcast.training.quiet import silence_known_noise
 from stockcast.training.run import register_resolvers
 
 register_resolvers()
@@ -15,16 +17,10 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="backtest")
 def main(cfg: DictConfig) -> float | None:
-    try:
-        report = run_backtest(cfg)
-    except (StockcastError, InstantiationException) as exc:
-        cause = exc if isinstance(exc, StockcastError) else exc.__cause__
-        if not isinstance(cause, StockcastError):
-            raise
-        print(f"error: {cause}", file=sys.stderr)
-        sys.exit(2)
+    silence_known_noise()
+    report = or_exit(lambda: run_backtest(cfg))
     return report["methods"].get("model", {}).get("winkler")
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -7,34 +7,29 @@ TorchServe is and the promotion rule.
 import sys
 
 import hydra
-from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
 from stockcast.errors import StockcastError
 from stockcast.ops.layout import ProjectLayout
 from stockcast.ops.lifecycle import retrain, rollback
+from stockcast.training.cli import or_exit, run_cli
 from stockcast.training.run import register_resolvers
 
 register_resolvers()
 
 
+def command(cfg: DictConfig) -> int:
+    if cfg.command == "retrain":
+        return retrain(cfg, ProjectLayout.find())
+    if cfg.command == "rollback":
+        return rollback(cfg)
+    raise StockcastError(f"unknown command={cfg.command}; use retrain or rollback")
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="lifecycle")
 def main(cfg: DictConfig) -> None:
-    try:
-        if cfg.command == "retrain":
-            code = retrain(cfg, ProjectLayout.find())
-        elif cfg.command == "rollback":
-            code = rollback(cfg)
-        else:
-            raise StockcastError(f"unknown command={cfg.command}; use retrain or rollback")
-    except (StockcastError, InstantiationException) as exc:
-        cause = exc if isinstance(exc, StockcastError) else exc.__cause__
-        if not isinstance(cause, StockcastError):
-            raise
-        print(f"error: {cause}", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(code)
+    sys.exit(or_exit(lambda: command(cfg)))
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

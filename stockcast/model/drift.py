@@ -10,6 +10,7 @@ forecast and band deserve less trust. Plain numbers in forecaster.json, no pickl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,13 +29,18 @@ class DriftReference:
     returns: tuple[float, ...]
 
     @classmethod
-    def fit(cls, returns: np.ndarray, window: int = DRIFT_WINDOW) -> DriftReference:
-        """From the daily log returns [n] of the training rows (n >= window)."""
-        volatility = sliding_window_view(returns, window).std(axis=1)  # [n - window + 1]
+    def fit(cls, returns: Sequence[np.ndarray], window: int = DRIFT_WINDOW) -> DriftReference:
+        """From the daily log returns of each training series (a ticker's rows): volatility
+        windows never straddle two series, and a series shorter than `window` adds its returns
+        only."""
+        volatility = np.concatenate(
+            [sliding_window_view(r, window).std(axis=1) for r in returns if len(r) >= window]
+        )  # [sum of n - window + 1]
+        pooled = np.concatenate(list(returns))
         return cls(
             window,
             tuple(float(q) for q in np.quantile(volatility, LEVELS)),
-            tuple(float(q) for q in np.quantile(returns, LEVELS)),
+            tuple(float(q) for q in np.quantile(pooled, LEVELS)),
         )
 
     def describe(self, returns: np.ndarray) -> dict[str, float | int] | None:

@@ -25,7 +25,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
@@ -40,6 +40,7 @@ from stockcast.training.run_record import FAILED, RUN_RECORD, RUNNING, RunRecord
 
 log = logging.getLogger(__name__)
 USER_ERROR_EXIT = 2
+T = TypeVar("T")
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
@@ -63,6 +64,19 @@ def _one_line(error: CompactHydraException) -> str:
         if line:
             kept.append(line)
     return "; ".join(kept)
+
+
+def or_exit(call: Callable[[], T]) -> T:
+    """`call()`, or, for a user error (a `StockcastError`, also as Hydra's instantiate wraps
+    it), its message on one line and exit status 2; anything else is a bug and propagates."""
+    try:
+        return call()
+    except (StockcastError, InstantiationException) as exception:
+        cause = user_error(exception)
+        if cause is None:
+            raise
+        print(f"error: {cause}", file=sys.stderr)
+        sys.exit(USER_ERROR_EXIT)
 
 
 def user_error(exception: BaseException) -> StockcastError | None:

@@ -242,9 +242,9 @@ class StockDataModule(pl.LightningDataModule):
             tickers=np.full(len(anchors), one.ticker, dtype=object),
         )
 
-    def training_returns(self) -> np.ndarray:
-        """Daily log returns of the training rows [n]: the drift reference's distribution."""
-        return self._features[: self.bounds.val_start, RETURN_FEATURE]
+    def training_returns(self) -> list[np.ndarray]:
+        """Daily log returns of each ticker's training rows: the drift reference's distribution."""
+        return [one.features[: one.bounds.val_start, RETURN_FEATURE] for one in self.series]
 
     def date_range(self, split: str) -> tuple[str, str]:
         """First and last target date of a split over all tickers, as ISO dates."""
