@@ -142,7 +142,10 @@ class Forecaster:
         the latest; with the realised log returns and volatility of each."""
         features = compute_features(frame)  # [M, F]
         rows, horizon, window = len(features), self.horizon, self.window
-        scored = max(0, min(self.calibration.self_rows, rows - window + 1 - horizon))
+        # `self_rows` scored days for the latest band, and H more before them, so the backtest
+        # window's band can take the same number from the days it knew
+        wanted = self.calibration.self_rows + horizon if self.calibration.self_rows else 0
+        scored = max(0, min(wanted, rows - window + 1 - horizon))
         first = min(rows - 2, rows - horizon - scored)  # anchor (feature row) of the first window
         windows = sliding_windows(
             torch.from_numpy(features[first - window + 1 :]), window
@@ -165,17 +168,19 @@ class Forecaster:
             served_scored = np.zeros_like(upload.realised)
         spread = horizon_scale(upload.sigma, self.horizon)  # [windows, H]
         scores = np.abs(upload.realised - served_scored) / spread[:scored]
-        quantiles, used = cal.blended_quantiles(scores)
+        latest = scores[-cal.self_rows :] if cal.self_rows else scores
+        quantiles, used = cal.blended_quantiles(latest)
         # the backtest window's band must not know its own outcome: leave out the scores whose
-        # targets reach the last row
-        earlier, _ = cal.blended_quantiles(scores[: max(scored - self.horizon, 0)])
+        # targets reach the last row; it is then what the day before's upload was answered
+        known = scores[: max(scored - self.horizon, 0)]
+        earlier, _ = cal.blended_quantiles(known[-cal.self_rows :] if cal.self_rows else known)
         served = cal.shrink * raw[-2:]  # [2, H] backtest window, latest window
         half = spread[-2:] * np.stack([earlier, quantiles])  # [2, H]
         base = upload.last_close[:, None]
         point = base * np.exp(served)
         lower, upper = base * np.exp(served - half), base * np.exp(served + half)
         stored = np.asarray(cal.quantiles)
-        recent = float(np.mean(scores[:, 0] <= stored[0])) if scored else None
+        recent = float(np.mean(latest[:, 0] <= stored[0])) if len(latest) else None
         answer = self._response(frame, point, lower, upper, upload.drift)
         answer["calibration"] = {
             "band": "self-calibrated on the upload" if used else "stored with the model",
