@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,15 @@ def retrain(cfg: DictConfig, layout: ProjectLayout) -> int:
     if champion is None:
         raise LifecycleError(f"no {MODEL_NAME} model is registered at {client.url}: `make run`")
     data_dir, source = refreshed_prices(cfg)
-    frame = hydra.utils.instantiate(cfg.data, data_dir=str(data_dir)).load_frame()
+    frames = {
+        ticker: hydra.utils.instantiate(
+            cfg.data, ticker=ticker, data_dir=str(data_dir)
+        ).load_frame()
+        for ticker in tickers_of(cfg)
+    }
+    frame = next(iter(frames.values()))  # the versions are judged on the first ticker's days
     print(f"data:       {source}, {len(frame)} rows up to {frame['Date'].iloc[-1].date()}")
-    version = challenger_version(cfg, frame)
+    version = challenger_version(cfg, pd.concat(frames.values(), ignore_index=True))
     store = Path(settings.model_store)
     state = PromotionState.load(store)
     if version in state.decisions:
@@ -161,24 +168,38 @@ def management_client(settings: DictConfig) -> ManagementClient:
     return ManagementClient(settings.management_url, key=settings.management_key)
 
 
+def tickers_of(cfg: DictConfig) -> list[str]:
+    """What the model trains on: `data.ticker` alone, else `data.tickers`."""
+    return [cfg.data.ticker] if cfg.data.ticker else list(cfg.data.tickers)
+
+
 def refreshed_prices(cfg: DictConfig) -> tuple[Path, str]:
-    """Download the ticker again into lifecycle.data_dir (the bundled samples stay as shipped);
-    offline, train on the last download there, else on the training cache."""
+    """Download every ticker again into lifecycle.data_dir (the bundled samples stay as shipped);
+    offline, train on the last download there, else on a copy of the training cache."""
     settings, data = cfg.lifecycle, cfg.data
-    target = cache_path(settings.data_dir, data.ticker, data.interval)
-    if settings.refresh:
-        try:
-            frame = download(
-                data.ticker, data.start or settings.download_from, data.end, data.interval
-            )
-            write_csv_atomic(frame, target)
-            return target.parent, f"downloaded {target}"
-        except DataSourceError as error:
-            print(f"offline ({error}): training on the cached prices")
-    for cached in (target, cache_path(cfg.paths.data_dir, data.ticker, data.interval)):
-        if cached.is_file():
-            return cached.parent, f"cache {cached}"
-    raise DataSourceError(f"no prices for {data.ticker}: no download and no {target}")
+    sources = []
+    for ticker in tickers_of(cfg):
+        target = cache_path(settings.data_dir, ticker, data.interval)
+        if settings.refresh:
+            try:
+                frame = download(
+                    ticker, data.start or settings.download_from, data.end, data.interval
+                )
+                write_csv_atomic(frame, target)
+                sources.append(f"downloaded {target}")
+                continue
+            except DataSourceError as error:
+                print(f"offline ({error}): training on the cached prices")
+        if target.is_file():
+            sources.append(f"cache {target}")
+            continue
+        cached = cache_path(cfg.paths.data_dir, ticker, data.interval)
+        if not cached.is_file():
+            raise DataSourceError(f"no prices for {ticker}: no download and no {cached}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(cached, target)
+        sources.append(f"cache {cached}")
+    return Path(settings.data_dir), "; ".join(sources)
 
 
 def challenger_version(cfg: DictConfig, frame: pd.DataFrame) -> str:

@@ -38,6 +38,6 @@ def refit_config(cfg: DictConfig, epochs: int, output_dir: Path) -> DictConfig:
     refit.ckpt_path = None
     if refit.get("callbacks"):
         refit.callbacks.early_stopping = None
-        if refit.callbacks.get("model_checkpoint"):
-            refit.callbacks.model_checkpoint.monitor = None  # keep the last epoch, select nothing
+        # keep the last epoch, select nothing: the every-epoch last.ckpt is its checkpoint
+        refit.callbacks.model_checkpoint = None
     return refit

@@ -186,10 +186,10 @@ def calibrated_forecaster(
         vol_estimator=str(cfg.calibration.vol_estimator),
     )
     train_start, train_end = datamodule.date_range("train")
-    # from the first row to the last training target: the rows the network was fitted on, of
-    # every ticker in order
-    trained_rows = pd.concat(
-        [one.frame[one.frame["Date"] <= train_end] for one in datamodule.series],
+    learned_until = datamodule.date_range("calib")[1]
+    # every row the artifact learned from (network, shrink or band), each ticker in order
+    learned_rows = pd.concat(
+        [one.frame[one.frame["Date"] <= learned_until] for one in datamodule.series],
         ignore_index=True,
     )
     return Forecaster(
@@ -207,11 +207,11 @@ def calibrated_forecaster(
             "trained_on": f"{datamodule.ticker} {train_start[:10]}..{train_end[:10]}",
             # the last row any part of the artifact learned from (network, shrink or band):
             # for a refit, the data's last row
-            "trained_until": datamodule.date_range("calib")[1],
+            "trained_until": learned_until,
             "selected_until": datamodule.date_range("val")[1],
             "calibrated_on": "{}..{}".format(*(d[:10] for d in datamodule.date_range("calib"))),
-            "calibrated_until": datamodule.date_range("calib")[1],
-            "data_sha256": ohlcv_sha256(trained_rows),  # tells a rewritten history apart
+            "calibrated_until": learned_until,
+            "data_sha256": ohlcv_sha256(learned_rows),  # tells a rewritten history apart
         },
     )
 
