@@ -68,26 +68,46 @@ def build_mar(
     """Archive the run's artifact into `<model_store>/<model_name>.mar` (replacing it)."""
     artifact = artifact_dir(run_dir)
     Forecaster.load(artifact)  # refuse to archive an artifact that would not load
-    model_store = Path(model_store)
-    model_store.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stockcast-mar-") as scratch:
         extra = Path(scratch) / "extra"
         _copy_package(extra / "stockcast")
         for source in (artifact / WEIGHTS_FILE, artifact / SPEC_FILE, layout.metrics_config):
             shutil.copy2(source, extra / source.name)
-        archiver_tmp = Path(scratch) / "tmp"
-        archiver_tmp.mkdir()
+        return archive_handler(
+            layout,
+            layout.handler,
+            model_store,
+            version or default_version(artifact),
+            model_name,
+            extra_dir=extra,
+        )
+
+
+def archive_handler(
+    layout: ProjectLayout,
+    handler: Path,
+    model_store: str | Path,
+    version: str,
+    model_name: str,
+    extra_dir: Path | None = None,
+) -> Path:
+    """Run torch-model-archiver: `handler`, `extra_dir`'s contents and serving/model-config.yaml
+    into `<model_store>/<model_name>.mar`. The benchmark's empty handler is archived this way too,
+    so both servers it compares run with the same settings."""
+    model_store = Path(model_store)
+    model_store.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stockcast-archiver-") as archiver_tmp:
+        extra = ["--extra-files", str(extra_dir)] if extra_dir else []  # its contents: the root
         subprocess.run(
             [
                 str(Path(sys.executable).with_name("torch-model-archiver")),
                 "--model-name",
                 model_name,
                 "--version",
-                version or default_version(artifact),
+                version,
                 "--handler",
-                str(layout.handler),
-                "--extra-files",
-                str(extra),  # a directory: its contents land at the archive root
+                str(handler),
+                *extra,
                 "--config-file",
                 str(layout.model_config),
                 "--runtime",
@@ -99,7 +119,7 @@ def build_mar(
                 "--force",
             ],
             check=True,
-            env={**os.environ, "TMPDIR": str(archiver_tmp)},
+            env={**os.environ, "TMPDIR": archiver_tmp},
         )
     return model_store / f"{model_name}.mar"
 
