@@ -48,8 +48,3 @@ class Bars:
     def timestamp(self, row: int) -> pd.Timestamp:
         """Row `row`'s date, in the table's time zone."""
         return pd.Timestamp(int(self.stamps[row]), tz=self.tz)
-
-    def dates(self) -> pd.Series:
-        """The Date column as the validator returned it (for checks that name rows in messages)."""
-        index = pd.DatetimeIndex(self.stamps.view("datetime64[ns]"))
-        return pd.Series(index if self.tz is None else index.tz_localize("UTC").tz_convert(self.tz))

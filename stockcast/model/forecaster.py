@@ -21,7 +21,7 @@ from stockcast.data.bars import Bars
 from stockcast.data.calendars import DEFAULT_CALENDAR, next_sessions, trading_sessions
 from stockcast.data.features import FEATURE_NAMES, RETURN_FEATURE, bar_features
 from stockcast.data.intervals import DAILY, bar_step
-from stockcast.data.spacing import check_bar_spacing
+from stockcast.data.spacing import check_bar_spacing, check_stamp_spacing
 from stockcast.data.windows import sliding_windows
 from stockcast.model.calibration import Calibration, horizon_scale
 from stockcast.model.network import LSTMNet
@@ -101,7 +101,8 @@ class Forecaster:
 
     def check_bars(self, bars: Bars) -> None:
         """`check_dates` for validated bars."""
-        self.check_dates(bars.dates())
+        check_stamp_spacing(bars.stamps, bars.tz, self.interval)
+        future_dates(bars.timestamp(-1), self.interval, self.horizon, self.calendar)
 
     def forecast_windows(self, windows: np.ndarray) -> WindowForecast:
         """One vectorised forward pass over raw (unscaled) windows [n, W, F], with the stored
