@@ -176,6 +176,23 @@ def summarize(rounds: list[list[dict]]) -> dict:
     }
 
 
+def compare(ours: dict, floor: dict) -> tuple[dict, dict]:
+    """Stockcast's figures over the empty handler's, and which of issue 12's targets they meet."""
+    ratios = {
+        "p50_c1": ours["p50_ms_c1"] / floor["p50_ms_c1"],
+        "requests_per_s_c8": ours["requests_per_s_c8"] / floor["requests_per_s_c8"],
+        "requests_per_s_c32": ours["requests_per_s_c32"] / floor["requests_per_s_c32"],
+        "server_cpu_ms_per_request_c8": ours["server_cpu_ms_per_request_c8"]
+        / floor["server_cpu_ms_per_request_c8"],
+    }
+    targets_met = {
+        "p50_c1_at_most_1.5x": ratios["p50_c1"] <= TARGET_P50_RATIO,
+        "requests_per_s_c8_at_least_0.35x": ratios["requests_per_s_c8"] >= TARGET_RPS_RATIO,
+        "zero_errors": ours["errors"] == 0 and floor["errors"] == 0,
+    }
+    return ratios, targets_met
+
+
 def benchmark(layout: ProjectLayout, mar: Path | None, duration_s: int, rounds: int = 2) -> dict:
     """In-process cost, then the empty handler and stockcast under wrk, alternating; the figures."""
     if shutil.which("wrk") is None:
@@ -202,14 +219,7 @@ def benchmark(layout: ProjectLayout, mar: Path | None, duration_s: int, rounds: 
                 runs[name].append(results)
 
     servers = {name: summarize(results) for name, results in runs.items()}
-    ours, floor = servers[MODEL_NAME], servers[EMPTY_MODEL]
-    ratios = {
-        "p50_c1": ours["p50_ms_c1"] / floor["p50_ms_c1"],
-        "requests_per_s_c8": ours["requests_per_s_c8"] / floor["requests_per_s_c8"],
-        "requests_per_s_c32": ours["requests_per_s_c32"] / floor["requests_per_s_c32"],
-        "server_cpu_ms_per_request_c8": ours["server_cpu_ms_per_request_c8"]
-        / floor["server_cpu_ms_per_request_c8"],
-    }
+    ratios, targets_met = compare(servers[MODEL_NAME], servers[EMPTY_MODEL])
     return {
         "load_average_1m_before": load_before,  # the machine is shared: say how busy it was
         "load_average_1m_after": os.getloadavg()[0],
@@ -224,11 +234,7 @@ def benchmark(layout: ProjectLayout, mar: Path | None, duration_s: int, rounds: 
         "in_process_p95_ms": statistics.quantiles(compute, n=20)[-1],
         "servers": servers,
         "ratios": ratios,
-        "targets_met": {
-            "p50_c1_at_most_1.5x": ratios["p50_c1"] <= TARGET_P50_RATIO,
-            "requests_per_s_c8_at_least_0.35x": ratios["requests_per_s_c8"] >= TARGET_RPS_RATIO,
-            "zero_errors": ours["errors"] == 0 and floor["errors"] == 0,
-        },
+        "targets_met": targets_met,
         "rounds_detail": runs,
     }
 
