@@ -71,10 +71,12 @@ rollback: install
 package: install
 	$(PY) scripts/package_model.py $(RUN)
 
-# wrk against a fresh TorchServe on free ports: p50/p95/p99 and throughput at concurrency 1, 8, 32
+# wrk against an empty handler and the stockcast archive, alternating, same settings: both, and the
+# ratios (p50 at concurrency 1, requests/s at 8 and 32, server CPU per request);
+# BENCH_ARGS="--json bench.json --duration 10 --rounds 2" passes options on
 bench-serving: install
 	@$(MAKE) --no-print-directory system-deps SYSTEM_DEPS="$(SYSTEM_DEPS) wrk:wrk"
-	$(PY) scripts/benchmark_serving.py
+	$(PY) scripts/benchmark_serving.py $(BENCH_ARGS)
 
 clean:
 	rm -rf outputs model_store logs .run

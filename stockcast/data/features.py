@@ -23,9 +23,20 @@ RETURN_FEATURE = FEATURE_NAMES.index("log_return")
 
 def compute_features(frame: pd.DataFrame) -> np.ndarray:
     """Return the feature matrix [N-1, F] (float64) for a validated OHLCV frame of N rows."""
-    o, h, lo, c, v = (
-        frame[name].to_numpy(np.float64) for name in ("Open", "High", "Low", "Close", "Volume")
+    return bar_features(
+        np.column_stack(
+            [
+                frame[name].to_numpy(np.float64)
+                for name in ("Open", "High", "Low", "Close", "Volume")
+            ]
+        )
     )
+
+
+def bar_features(ohlcv: np.ndarray) -> np.ndarray:
+    """The feature matrix [N-1, F] of validated bars [N, 5] (Open, High, Low, Close, Volume):
+    the one implementation, which the frame path and the serving path both call."""
+    o, h, lo, c, v = np.ascontiguousarray(ohlcv.T)  # each [N], contiguous as NumPy likes
     log_v = np.log1p(v)
     columns = (
         np.diff(np.log(c)),

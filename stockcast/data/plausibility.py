@@ -19,6 +19,7 @@ MAX_MOVE = 10.0  # a close above 10x, or below 1/10 of, the previous close gets 
 SPLITS = ((3, 2), (2, 1), (3, 1), (4, 1), (5, 1), (7, 1), (8, 1), (10, 1), (15, 1), (20, 1))
 SPLIT_TOLERANCE = 0.05  # the day's own move on top of the split ratio
 MAX_WARNINGS = 5
+CALM = (0.75, 1 / 0.75)  # a 3:2 split, the smallest, moves the close outside this band
 
 
 def move_warnings(
@@ -29,6 +30,8 @@ def move_warnings(
     `rows` holds each frame row's position in the file. Split-like ratios are only suspicious
     when the prices were not adjusted by an `Adj Close` column (`adjusted`).
     """
+    if calm(close):
+        return []
     ratio = close[1:] / close[:-1]  # [N-1]
     huge = (ratio > MAX_MOVE) | (ratio < 1 / MAX_MOVE)
     splits = np.full(len(ratio), "", dtype=object) if adjusted else _split_labels(ratio)
@@ -42,10 +45,17 @@ def move_warnings(
     return lines
 
 
+def calm(close: np.ndarray) -> bool:
+    """True when no close-to-close move of `close` [N] can be warned about: every one stays
+    inside the `CALM` band, well within `MAX_MOVE` and short of any split's ratio."""
+    ratio = close[1:] / close[:-1]  # [N-1]
+    return bool(((ratio >= CALM[0]) & (ratio <= CALM[1])).all())
+
+
 def _split_labels(ratio: np.ndarray) -> np.ndarray:
     """`'2:1'` where a ratio is within `SPLIT_TOLERANCE` of a split's, else `''`."""
     labels = np.full(len(ratio), "", dtype=object)
-    big = np.flatnonzero((ratio < 0.75) | (ratio > 1 / 0.75))  # a 3:2 split is the smallest
+    big = np.flatnonzero((ratio < CALM[0]) | (ratio > CALM[1]))
     for new, old in SPLITS:
         near = big[np.abs(ratio[big] * new / old - 1) < SPLIT_TOLERANCE]
         labels[near] = f"{new}:{old}"

@@ -18,6 +18,8 @@ runs on every request: a few NumPy operations on the int64 timestamps.
 
 from __future__ import annotations
 
+from datetime import tzinfo
+
 import numpy as np
 import pandas as pd
 
@@ -43,6 +45,19 @@ def check_bar_spacing(
     given, ends each message with what to do.
     """
     stamps = dates.array.as_unit("ns").asi8  # [N] ns since the epoch, UTC when tz-aware
+    check_stamp_spacing(stamps, dates.dt.tz, interval, expects, source, hint)
+
+
+def check_stamp_spacing(
+    stamps: np.ndarray,
+    tz: tzinfo | None,
+    interval: str,
+    expects: str = "this model forecasts",
+    source: str = "the upload",
+    hint: str = "",
+) -> None:
+    """`check_bar_spacing` for int64 ns timestamps [N] (UTC when `tz` is set): the served path,
+    which holds its dates as arrays and builds no Series unless it refuses."""
     gaps = np.diff(stamps).astype(np.float64)  # [N-1]; a float median is 10x an int one here
     if len(gaps) == 0:
         return
@@ -54,7 +69,7 @@ def check_bar_spacing(
     short = gaps < SHORTEST * step
     if short.any():
         _refuse(
-            f"{expects} {name} bars, but {source}'s bars are mixed: {_example(dates, gaps, short)}, "
+            f"{expects} {name} bars, but {source}'s bars are mixed: {_example(stamps, tz, gaps, short)}, "
             f"while most are {_duration(typical)} apart",
             hint,
         )
@@ -62,19 +77,20 @@ def check_bar_spacing(
     long = gaps > longest
     if long.any():
         _refuse(
-            f"{source}'s {name} bars have a hole: {_example(dates, gaps, long)}; consecutive rows "
+            f"{source}'s {name} bars have a hole: {_example(stamps, tz, gaps, long)}; consecutive rows "
             f"may be at most {_duration(longest)} apart (one bar plus {MAX_CLOSED_DAYS} days of "
             "weekends, holidays or halts): send only the rows after the hole, or fill it",
             hint,
         )
 
 
-def _example(dates: pd.Series, gaps: np.ndarray, bad: np.ndarray) -> str:
+def _example(stamps: np.ndarray, tz: tzinfo | None, gaps: np.ndarray, bad: np.ndarray) -> str:
     """'rows 5 and 6 (2024-01-02 and 2024-01-02 01:00:00) are 1 hour apart (3 such gaps)'."""
     at = int(np.flatnonzero(bad)[0])
     count = int(bad.sum())
+    first, second = (pd.Timestamp(int(stamp), tz=tz) for stamp in stamps[at : at + 2])
     return (
-        f"rows {at + 2} and {at + 3} ({_stamp(dates.iloc[at])} and {_stamp(dates.iloc[at + 1])}) are "
+        f"rows {at + 2} and {at + 3} ({_stamp(first)} and {_stamp(second)}) are "
         f"{_duration(gaps[at])} apart" + (f" ({count} such gaps)" if count > 1 else "")
     )
 

@@ -19,11 +19,13 @@ spreadsheet shows it) and the count, and holds no Python repr.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from stockcast.data.bars import Bars
 from stockcast.data.csv_dialect import (
     ROWS_NOTE,
     Dialect,
@@ -51,6 +53,11 @@ class PriceTable:
     read_as: dict[str, str]
     dropped_rows: list[str] = field(default_factory=list)  # dates of rows with no prices
     warnings: list[str] = field(default_factory=list)
+
+    @cached_property
+    def bars(self) -> Bars:
+        """The frame as the arrays the forecaster reads."""
+        return Bars.from_frame(self.frame)
 
     def notes(self) -> dict:
         """`read_as`, `dropped_rows` and `warnings`: what the server adds to a forecast."""

@@ -1,7 +1,8 @@
 """The inference class: load a trained artifact directory and forecast from OHLCV frames.
 
 Training evaluates the test split through `Forecaster.forecast_windows`, and the TorchServe
-handler only wraps `Forecaster.predict_frames`, so the served numbers are the trained numbers.
+handler only wraps `Forecaster.predict_bars` (which `predict_frames` calls too), so the served
+numbers are the trained numbers.
 An artifact is two files and no pickle: `weights.pt` (a state_dict, loaded with
 `weights_only=True`) and `forecaster.json` (settings, scaler and calibration as plain numbers).
 """
@@ -16,10 +17,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from stockcast.data.bars import Bars
 from stockcast.data.calendars import DEFAULT_CALENDAR, next_sessions, trading_sessions
-from stockcast.data.features import FEATURE_NAMES, RETURN_FEATURE, compute_features
+from stockcast.data.features import FEATURE_NAMES, RETURN_FEATURE, bar_features
 from stockcast.data.intervals import DAILY, bar_step
-from stockcast.data.spacing import check_bar_spacing
+from stockcast.data.spacing import check_bar_spacing, check_stamp_spacing
 from stockcast.data.windows import sliding_windows
 from stockcast.model.calibration import Calibration, horizon_scale
 from stockcast.model.drift import DriftReference
@@ -101,6 +103,11 @@ class Forecaster:
         check_bar_spacing(dates, self.interval)
         future_dates(dates.iloc[-1], self.interval, self.horizon, self.calendar)
 
+    def check_bars(self, bars: Bars) -> None:
+        """`check_dates` for validated bars."""
+        check_stamp_spacing(bars.stamps, bars.tz, self.interval)
+        future_dates(bars.timestamp(-1), self.interval, self.horizon, self.calendar)
+
     def forecast_windows(self, windows: np.ndarray) -> WindowForecast:
         """One vectorised forward pass over raw (unscaled) windows [n, W, F], with the stored
         quantiles (training evaluates its splits this way)."""
@@ -114,33 +121,37 @@ class Forecaster:
         return self.predict_frames([frame])[0]
 
     def predict_frames(self, frames: list[pd.DataFrame]) -> list[dict]:
-        """Forecast the next H closes after each frame, plus a one-step backtest of its last row
+        """Forecast for validated OHLCV frames (see `predict_bars`)."""
+        return self.predict_bars([Bars.from_frame(frame) for frame in frames])
+
+    def predict_bars(self, uploads: list[Bars]) -> list[dict]:
+        """Forecast the next H closes after each upload, plus a one-step backtest of its last row
         (the forecast and band the model gave for that row from the rows before it, and whether
-        the actual close fell inside) and where the frame sits in the training distribution.
+        the actual close fell inside) and where the upload sits in the training distribution.
 
         Each frame is also scored on its own recent days (up to `calibration.self_rows`: the
         windows whose H targets lie inside the upload), and its band takes its quantile from
         those scores blended with the stored one: the upload calibrates its own band. All frames
         share one forward pass; the scored windows join it only when the served forecast depends
         on the network (shrink > 0), since a naive forecast's errors need no network. Frames must
-        be validated, pass `check_dates` and hold at least `min_rows` rows.
+        be validated, pass `check_bars` and hold at least `min_rows` rows.
         """
-        uploads = [self._upload(frame) for frame in frames]
+        prepared = [self._upload(bars) for bars in uploads]
         needs_net = self.calibration.shrink > 0
-        batch = np.concatenate([u.windows if needs_net else u.windows[-2:] for u in uploads])
+        batch = np.concatenate([u.windows if needs_net else u.windows[-2:] for u in prepared])
         raw = network_returns(self.net, self.scaler, batch)  # [rows, H]
         answers, offset = [], 0
-        for frame, upload in zip(frames, uploads, strict=True):
+        for bars, upload in zip(uploads, prepared, strict=True):
             used = len(upload.windows) if needs_net else 2
             own_raw = raw[offset : offset + used]
             offset += used
-            answers.append(self._answer(frame, upload, own_raw))
+            answers.append(self._answer(bars, upload, own_raw))
         return answers
 
-    def _upload(self, frame: pd.DataFrame) -> _Upload:
+    def _upload(self, bars: Bars) -> _Upload:
         """The windows of one upload: its scored days' (oldest first), then the backtest one and
         the latest; with the realised log returns and volatility of each."""
-        features = compute_features(frame)  # [M, F]
+        features = bar_features(bars.ohlcv)  # [M, F]
         rows, horizon, window = len(features), self.horizon, self.window
         # `self_rows` scored days for the latest band, and H more before them, so the backtest
         # window's band can take the same number from the days it knew
@@ -157,9 +168,9 @@ class Forecaster:
         realised = returns[ends] - base[:scored, None]
         sigma = self.calibration.volatility(windows)
         drift = self.drift.describe(features[:, RETURN_FEATURE]) if self.drift else None
-        return _Upload(windows, realised, sigma, frame["Close"].to_numpy(np.float64)[-2:], drift)
+        return _Upload(windows, realised, sigma, bars.close[-2:], drift)
 
-    def _answer(self, frame: pd.DataFrame, upload: _Upload, raw: np.ndarray) -> dict:
+    def _answer(self, bars: Bars, upload: _Upload, raw: np.ndarray) -> dict:
         cal = self.calibration
         scored = len(upload.realised)
         if cal.shrink > 0:
@@ -181,7 +192,7 @@ class Forecaster:
         lower, upper = base * np.exp(served - half), base * np.exp(served + half)
         stored = np.asarray(cal.quantiles)
         recent = float(np.mean(latest[:, 0] <= stored[0])) if len(latest) else None
-        answer = self._response(frame, point, lower, upper, upload.drift)
+        answer = self._response(bars, point, lower, upper, upload.drift)
         answer["calibration"] = {
             "band": "self-calibrated on the upload" if used else "stored with the model",
             "rows_scored": used,
@@ -194,20 +205,20 @@ class Forecaster:
 
     def _response(
         self,
-        frame: pd.DataFrame,
+        bars: Bars,
         point: np.ndarray,
         lower: np.ndarray,
         upper: np.ndarray,
         drift: dict | None,
     ) -> dict:
         """One answer from the [2, H] closes of the backtest window (row 0) and the latest (row 1)."""
-        dates = frame["Date"]
-        actual = float(frame["Close"].iloc[-1])
+        last = bars.timestamp(-1)
+        actual = float(bars.close[-1])
         predicted_last = float(point[0, 0])
         band_last = (float(lower[0, 0]), float(upper[0, 0]))
-        future = future_dates(dates.iloc[-1], self.interval, self.horizon, self.calendar)
+        future = future_dates(last, self.interval, self.horizon, self.calendar)
         return {
-            "last_date": _iso(dates.iloc[-1]),
+            "last_date": _iso(last),
             "last_close": actual,
             "forecast": [
                 {
@@ -219,7 +230,7 @@ class Forecaster:
                 for k, day in enumerate(future)
             ],
             "backtest": {
-                "date": _iso(dates.iloc[-1]),
+                "date": _iso(last),
                 "predicted_close": predicted_last,
                 "actual_close": actual,
                 "abs_error": abs(predicted_last - actual),

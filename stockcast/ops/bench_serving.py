@@ -1,19 +1,21 @@
-"""Serving latency and throughput: wrk against a real TorchServe, next to the in-process cost.
+"""Serving latency and throughput against TorchServe's own floor: wrk, two servers, one run.
 
-CLI: `python scripts/benchmark_serving.py [--mar path/to/stockcast.mar] [--duration 15]`.
+CLI: `python scripts/benchmark_serving.py [--mar path/to/stockcast.mar] [--duration 10] [--json out]`.
 
-1. In-process: the handler's own path (`stockcast.serving.service`: parse + validate + one forward pass)
-   on a 250-row CSV, one thread, no server running: what a request costs before any serving.
-2. A fresh TorchServe on free loopback ports serving the archive (packaged now from the newest
-   run unless --mar is given; its model-config sets workers, batch size and max batch delay),
-   then wrk (a C load generator, `apt-get install wrk`) POSTs the same CSV for `--duration`
-   seconds at each concurrency (1, 8, 32).
+Why a floor: on a shared machine absolute latencies move with the neighbours' load, so the figure
+that means something is stockcast's cost next to an empty handler (handlers/empty_handler.py, which
+answers `{"ok": true}`), measured in the same run under the same load. Both archives are built with
+serving/model-config.yaml (workers, batch size, max batch delay) and served with
+serving/config.properties, each by a fresh TorchServe on free loopback ports, one at a time,
+alternating for `rounds` rounds (empty, stockcast, empty, stockcast) so a change in the machine's
+load falls on both. wrk (a C load generator, `apt-get install wrk`) POSTs the sample's last 250
+rows for `duration` seconds at each concurrency (1, 8, 32) after a short discarded warm-up.
 
-Prints a Markdown table (requests/s, p50/p95/p99 ms, non-2xx and socket errors, and the CPU time
-TorchServe's processes spent per request) and the serving overhead p50(HTTP, concurrency 1) /
-p50(in-process); `--json` also writes the numbers. wrk and TorchServe share the machine's cores,
-as a co-located client would. On a shared machine latencies move with the neighbours' load, and
-so, less, does CPU time per request; it bounds throughput at about cores * 1000 / (ms per request).
+Reported per server (the mean over rounds) and as ratios stockcast / empty: p50 at concurrency 1,
+requests/s at 8 and 32, the CPU time TorchServe's processes (Java frontend and Python workers)
+spent per request, and errors (non-2xx answers and socket errors). Before the servers, the
+handler's compute path (`stockcast.serving.service.answer_batch`: parse, validate, forecast) is
+timed in-process on one thread. wrk shares the cores with the server, as a co-located client would.
 """
 
 from __future__ import annotations
@@ -35,10 +37,13 @@ from stockcast.errors import StockcastError
 from stockcast.model.forecaster import Forecaster
 from stockcast.ops.layout import LOAD_ROWS, MODEL_NAME, ProjectLayout
 from stockcast.ops.local_torchserve import LocalTorchServe, Ports, group_members
-from stockcast.ops.packaging import build_mar, newest_servable_run
+from stockcast.ops.packaging import archive_handler, build_mar, newest_servable_run
 from stockcast.serving.service import answer_batch
 
 CONCURRENCY = (1, 8, 32)
+EMPTY_MODEL = "empty"  # the floor: handlers/empty_handler.py, served under this name
+TARGET_P50_RATIO = 1.5  # issue 12: p50 at c=1 at most 1.5x the empty handler's
+TARGET_RPS_RATIO = 0.35  # ... and requests/s at c=8 at least 0.35x its
 # wrk's Lua hooks: POST the CSV, then print one JSON line of exact latency percentiles (µs)
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -136,69 +141,145 @@ def resolve_mar(layout: ProjectLayout, mar: Path | None, scratch: Path) -> Path:
     return build_mar(layout, newest[0], scratch)
 
 
-def benchmark(layout: ProjectLayout, mar: Path | None, duration_s: int) -> dict:
-    """In-process cost, then wrk at each concurrency against a fresh TorchServe; the figures."""
+def load_levels(
+    layout: ProjectLayout, store: Path, model_name: str, scratch: Path, csv: Path, duration_s: int
+) -> tuple[dict, list[dict]]:
+    """Start a fresh TorchServe for `<store>/<model_name>.mar`, run wrk at each concurrency, stop
+    it; the model's settings as the server reports them, and one result per concurrency."""
+    script = scratch / "post_csv.lua"
+    script.write_text(WRK_SCRIPT)
+    state = Path(tempfile.mkdtemp(prefix=f"{model_name}-", dir=scratch))
+    server = LocalTorchServe.start(layout, store, state, ports=Ports.free(), model_name=model_name)
+    try:
+        settings = server.describe()
+        run_wrk(server, script, csv, 8, 3)  # warm-up, discarded
+        return settings, [run_wrk(server, script, csv, c, duration_s) for c in CONCURRENCY]
+    finally:
+        server.stop()
+
+
+def summarize(rounds: list[list[dict]]) -> dict:
+    """One server's figures over its rounds: means of rates, latencies and CPU; summed errors."""
+    levels = {}
+    for c, results in zip(CONCURRENCY, zip(*rounds, strict=True), strict=True):
+        levels[c] = {
+            key: statistics.fmean(r[key] for r in results)
+            for key in ("requests_per_s", "p50_ms", "p95_ms", "p99_ms", "server_cpu_ms_per_request")
+        } | {"errors": sum(r["non_2xx"] + r["socket_errors"] for r in results)}
+    return {
+        "p50_ms_c1": levels[1]["p50_ms"],
+        "requests_per_s_c8": levels[8]["requests_per_s"],
+        "requests_per_s_c32": levels[32]["requests_per_s"],
+        "server_cpu_ms_per_request_c8": levels[8]["server_cpu_ms_per_request"],
+        "errors": sum(level["errors"] for level in levels.values()),
+        "levels": {str(c): level for c, level in levels.items()},
+    }
+
+
+def compare(ours: dict, floor: dict) -> tuple[dict, dict]:
+    """Stockcast's figures over the empty handler's, and which of issue 12's targets they meet."""
+    ratios = {
+        "p50_c1": ours["p50_ms_c1"] / floor["p50_ms_c1"],
+        "requests_per_s_c8": ours["requests_per_s_c8"] / floor["requests_per_s_c8"],
+        "requests_per_s_c32": ours["requests_per_s_c32"] / floor["requests_per_s_c32"],
+        "server_cpu_ms_per_request_c8": ours["server_cpu_ms_per_request_c8"]
+        / floor["server_cpu_ms_per_request_c8"],
+    }
+    targets_met = {
+        "p50_c1_at_most_1.5x": ratios["p50_c1"] <= TARGET_P50_RATIO,
+        "requests_per_s_c8_at_least_0.35x": ratios["requests_per_s_c8"] >= TARGET_RPS_RATIO,
+        "zero_errors": ours["errors"] == 0 and floor["errors"] == 0,
+    }
+    return ratios, targets_met
+
+
+def benchmark(layout: ProjectLayout, mar: Path | None, duration_s: int, rounds: int = 2) -> dict:
+    """In-process cost, then the empty handler and stockcast under wrk, alternating; the figures."""
     if shutil.which("wrk") is None:
         raise StockcastError("wrk is not installed (apt-get install wrk, or make bench-serving)")
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as scratch:
         scratch = Path(scratch)
-        mar = resolve_mar(layout, mar, scratch / "store")
+        stores = {MODEL_NAME: scratch / "stockcast-store", EMPTY_MODEL: scratch / "empty-store"}
+        stores[MODEL_NAME].mkdir()
+        shutil.copy2(
+            resolve_mar(layout, mar, scratch / "build"), stores[MODEL_NAME] / f"{MODEL_NAME}.mar"
+        )
+        archive_handler(layout, layout.empty_handler, stores[EMPTY_MODEL], "1.0", EMPTY_MODEL)
         csv = scratch / f"prices_{LOAD_ROWS}.csv"
         csv.write_bytes(layout.sample_upload(LOAD_ROWS))
-        script = scratch / "post_csv.lua"
-        script.write_text(WRK_SCRIPT)
 
-        compute = in_process_ms(mar, csv)
-        store = scratch / "serve"
-        store.mkdir()
-        shutil.copy2(mar, store / f"{MODEL_NAME}.mar")
-        server = LocalTorchServe.start(layout, store, scratch / "torchserve", ports=Ports.free())
-        try:
-            settings = server.describe()
-            run_wrk(server, script, csv, 8, 3)  # warm-up, discarded
-            results = [run_wrk(server, script, csv, c, duration_s) for c in CONCURRENCY]
-        finally:
-            server.stop()
+        compute = in_process_ms(stores[MODEL_NAME] / f"{MODEL_NAME}.mar", csv)
+        runs: dict[str, list[list[dict]]] = {EMPTY_MODEL: [], MODEL_NAME: []}
+        for _ in range(rounds):
+            for name in (EMPTY_MODEL, MODEL_NAME):
+                settings, results = load_levels(
+                    layout, stores[name], name, scratch, csv, duration_s
+                )
+                runs[name].append(results)
 
-    report = {
+    servers = {name: summarize(results) for name, results in runs.items()}
+    ratios, targets_met = compare(servers[MODEL_NAME], servers[EMPTY_MODEL])
+    return {
         "load_average_1m_before": load_before,  # the machine is shared: say how busy it was
+        "load_average_1m_after": os.getloadavg()[0],
         "cpus": os.cpu_count(),
         "csv_rows": LOAD_ROWS,
         "duration_s": duration_s,
-        "workers": len(settings["workers"]),
+        "rounds": rounds,
+        "workers": len(settings["workers"]),  # the same model-config.yaml for both servers
         "batch_size": settings["batchSize"],
         "max_batch_delay_ms": settings["maxBatchDelay"],
         "in_process_p50_ms": statistics.median(compute),
         "in_process_p95_ms": statistics.quantiles(compute, n=20)[-1],
-        "http": results,
+        "servers": servers,
+        "ratios": ratios,
+        "targets_met": targets_met,
+        "rounds_detail": runs,
     }
-    report["overhead_ratio_p50_c1"] = results[0]["p50_ms"] / report["in_process_p50_ms"]
-    return report
 
 
 def markdown(report: dict) -> str:
+    """The summary table (both servers and the ratios), then every round's levels."""
+    empty, ours = report["servers"][EMPTY_MODEL], report["servers"][MODEL_NAME]
+    ratio = report["ratios"]
     lines = [
         f"{report['csv_rows']}-row CSV, {report['workers']} workers, batch size "
         f"{report['batch_size']}, max batch delay {report['max_batch_delay_ms']} ms, "
-        f"{report['duration_s']} s per level (wrk); {report['cpus']} CPUs, 1-min load average "
-        f"{report['load_average_1m_before']:.1f} before the run",
+        f"{report['duration_s']} s per level, {report['rounds']} alternating rounds (wrk); "
+        f"{report['cpus']} CPUs, 1-min load average {report['load_average_1m_before']:.1f} "
+        f"before, {report['load_average_1m_after']:.1f} after",
         "",
-        "| concurrency | requests/s | p50 ms | p95 ms | p99 ms | non-2xx | socket errors "
-        "| server CPU ms/request |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| | p50 ms, c=1 | requests/s, c=8 | requests/s, c=32 | server CPU ms/request, c=8 "
+        "| errors |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for r in report["http"]:
+    for label, figures in (("empty handler", empty), ("stockcast", ours)):
         lines.append(
-            f"| {r['concurrency']} | {r['requests_per_s']:.0f} | {r['p50_ms']:.1f} | "
-            f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['non_2xx']} | {r['socket_errors']} | "
-            f"{r['server_cpu_ms_per_request']:.1f} |"
+            f"| {label} | {figures['p50_ms_c1']:.2f} | {figures['requests_per_s_c8']:,.0f} | "
+            f"{figures['requests_per_s_c32']:,.0f} | "
+            f"{figures['server_cpu_ms_per_request_c8']:.2f} | {figures['errors']} |"
         )
     lines += [
+        f"| ratio | **{ratio['p50_c1']:.2f}x** (target <= {TARGET_P50_RATIO}x) | "
+        f"**{ratio['requests_per_s_c8']:.2f}x** (target >= {TARGET_RPS_RATIO}x) | "
+        f"{ratio['requests_per_s_c32']:.2f}x | {ratio['server_cpu_ms_per_request_c8']:.1f}x | |",
         "",
-        f"in-process handler compute (parse + validate + forecast, 1 thread): "
-        f"p50 {report['in_process_p50_ms']:.1f} ms, p95 {report['in_process_p95_ms']:.1f} ms",
-        f"serving overhead at concurrency 1: p50 HTTP / p50 in-process = "
-        f"{report['overhead_ratio_p50_c1']:.2f}x",
+        "| round | server | concurrency | requests/s | p50 ms | p95 ms | p99 ms | non-2xx "
+        "| socket errors | server CPU ms/request |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in (EMPTY_MODEL, MODEL_NAME):
+        for number, results in enumerate(report["rounds_detail"][name], start=1):
+            for r in results:
+                lines.append(
+                    f"| {number} | {name} | {r['concurrency']} | {r['requests_per_s']:,.0f} | "
+                    f"{r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['non_2xx']} "
+                    f"| {r['socket_errors']} | {r['server_cpu_ms_per_request']:.2f} |"
+                )
+    lines += [
+        "",
+        f"in-process handler compute (answer_batch: parse + validate + forecast, 1 thread): "
+        f"p50 {report['in_process_p50_ms']:.2f} ms, p95 {report['in_process_p95_ms']:.2f} ms",
     ]
     return "\n".join(lines)

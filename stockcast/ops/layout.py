@@ -58,6 +58,11 @@ class ProjectLayout:
         return self.root / "handlers" / "stockcast_handler.py"
 
     @property
+    def empty_handler(self) -> Path:
+        """The do-nothing handler that `make bench-serving` measures stockcast against."""
+        return self.root / "handlers" / "empty_handler.py"
+
+    @property
     def web_dir(self) -> Path:
         return self.root / "web"
 

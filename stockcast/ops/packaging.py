@@ -143,8 +143,32 @@ def build_mar(
                 shutil.copy2(source, extra / name)
         record = {"run": str(Path(run_dir).resolve()), "packaged_at": utc_now()}
         (extra / SOURCE_FILE).write_text(json.dumps(record, indent=2))
-        archiver_tmp = Path(scratch) / "tmp"
-        archiver_tmp.mkdir()
+        built = archive_handler(
+            layout, layout.handler, Path(scratch), version, model_name, extra_dir=extra
+        )
+        target = model_store / (file_name or f"{model_name}.mar")
+        os.replace(built, target)
+    evaluated = Path(run_dir) / ARTIFACT_DIR
+    if artifact != evaluated and evaluated.is_dir():
+        save_heldout(evaluated, model_store, version)
+    return target
+
+
+def archive_handler(
+    layout: ProjectLayout,
+    handler: Path,
+    export_dir: str | Path,
+    version: str,
+    model_name: str,
+    extra_dir: Path | None = None,
+) -> Path:
+    """Run torch-model-archiver: `handler`, `extra_dir`'s contents and serving/model-config.yaml
+    into `<export_dir>/<model_name>.mar`. The benchmark's empty handler is archived this way too,
+    so both servers it compares run with the same settings."""
+    export_dir = Path(export_dir)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stockcast-archiver-") as archiver_tmp:
+        extra = ["--extra-files", str(extra_dir)] if extra_dir else []  # its contents: the root
         subprocess.run(
             [
                 str(Path(sys.executable).with_name("torch-model-archiver")),
@@ -153,9 +177,8 @@ def build_mar(
                 "--version",
                 version,
                 "--handler",
-                str(layout.handler),
-                "--extra-files",
-                str(extra),  # a directory: its contents land at the archive root
+                str(handler),
+                *extra,
                 "--config-file",
                 str(layout.model_config),
                 "--runtime",
@@ -163,17 +186,13 @@ def build_mar(
                 "--archive-format",
                 "default",
                 "--export-path",
-                str(scratch),
+                str(export_dir),
+                "--force",
             ],
             check=True,
-            env={**os.environ, "TMPDIR": str(archiver_tmp)},
+            env={**os.environ, "TMPDIR": archiver_tmp},
         )
-        target = model_store / (file_name or f"{model_name}.mar")
-        os.replace(Path(scratch) / f"{model_name}.mar", target)
-    evaluated = Path(run_dir) / ARTIFACT_DIR
-    if artifact != evaluated and evaluated.is_dir():
-        save_heldout(evaluated, model_store, version)
-    return target
+    return export_dir / f"{model_name}.mar"
 
 
 def save_heldout(evaluated: Path, model_store: Path, version: str) -> Path:

@@ -2,7 +2,7 @@
 
 The TorchServe handler is a thin adapter around this module, so everything a client can get wrong
 (content type, upload field, CSV contents) is decided here, in plain Python that unit tests call
-directly. A request becomes either a forecast dict (`Forecaster.predict_frames`, plus how the CSV
+directly. A request becomes either a forecast dict (`Forecaster.predict_bars`, plus how the CSV
 was read: `read_as`, `dropped_rows`, `warnings`) or a `RequestRejected` carrying the HTTP status,
 the `{"error", "detail"}` body and a short `reason` label for the rejected-requests metric. One
 batch is one forward pass; a bad request never takes its neighbours down with it.
@@ -16,9 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stockcast.data.validation import PriceTable, read_price_table
+from stockcast.data.validation import PriceTable
 from stockcast.errors import DataValidationError
 from stockcast.model.forecaster import Forecaster
+from stockcast.serving.fast_csv import PlainUpload, read_upload
 from stockcast.serving.upload_limits import shape_problem
 
 UPLOAD_FIELDS = ("data", "file")
@@ -39,6 +40,7 @@ CSV_MEDIA_TYPES = frozenset(
 MULTIPART = "multipart/form-data"
 URLENCODED = "application/x-www-form-urlencoded"
 logger = logging.getLogger(__name__)
+Upload = PriceTable | PlainUpload  # a validated upload: `.bars` and `.notes()`
 HOW_TO_SEND = (
     "send the CSV as the raw body (curl -T prices.csv URL, or -H 'Content-Type: text/csv' "
     "--data-binary @prices.csv) or as a multipart upload field 'data' "
@@ -140,15 +142,15 @@ def rejection_for(error: DataValidationError) -> RequestRejected:
 
 def parse_request(
     forecaster: Forecaster, fields: Mapping[str, Any], content_type: str | None
-) -> PriceTable:
-    """Validated OHLCV table for one request, or `RequestRejected` saying what to fix."""
+) -> Upload:
+    """Validated upload of one request, or `RequestRejected` saying what to fix."""
     source = extract_csv(fields, content_type)
     too_large = shape_problem(source)
     if too_large:
         raise RequestRejected(413, "CSV too large", too_large, "too_large")
     try:
-        table = read_price_table(source, min_rows=forecaster.min_rows)
-        forecaster.check_dates(table.frame["Date"])  # bar spacing and calendar, after the validator
+        table = read_upload(source, forecaster.min_rows)  # a plain CSV fast, others by pandas
+        forecaster.check_bars(table.bars)  # bar spacing and calendar, after the validator
     except DataValidationError as error:
         raise rejection_for(error) from None
     return table
@@ -161,7 +163,7 @@ def answer_batch(
 
     The one entry point for a batch: the TorchServe handler and the benchmarks call this.
     """
-    parsed: list[PriceTable | RequestRejected] = []
+    parsed: list[Upload | RequestRejected] = []
     for fields, content_type in requests:
         try:
             parsed.append(parse_request(forecaster, fields, content_type))
@@ -171,7 +173,7 @@ def answer_batch(
 
 
 def forecast_batch(
-    forecaster: Forecaster, tables: Sequence[PriceTable | RequestRejected]
+    forecaster: Forecaster, tables: Sequence[Upload | RequestRejected]
 ) -> list[Outcome]:
     """Forecast every parsed table in one forward pass; rejections pass through in place.
 
@@ -182,7 +184,7 @@ def forecast_batch(
     forecasts: list[Outcome] = []
     if parsed:
         try:
-            predicted = forecaster.predict_frames([table.frame for table in parsed])
+            predicted = forecaster.predict_bars([table.bars for table in parsed])
             forecasts = [
                 _checked(forecast | table.notes())
                 for forecast, table in zip(predicted, parsed, strict=True)
@@ -196,9 +198,9 @@ def forecast_batch(
     ]
 
 
-def _predict_alone(forecaster: Forecaster, table: PriceTable) -> Outcome:
+def _predict_alone(forecaster: Forecaster, table: Upload) -> Outcome:
     try:
-        return _checked(forecaster.predict(table.frame) | table.notes())
+        return _checked(forecaster.predict_bars([table.bars])[0] | table.notes())
     except Exception as error:
         logger.exception("forecast failed for a validated frame")
         return Outcome(

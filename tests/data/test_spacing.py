@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from stockcast.data.spacing import check_bar_spacing
+from stockcast.data.bars import OHLCV, Bars
+from stockcast.data.spacing import check_bar_spacing, check_stamp_spacing
 from stockcast.data.validation import read_ohlcv_csv
 from stockcast.errors import DataValidationError
 
@@ -16,9 +17,14 @@ DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def refusal(dates, interval: str = "1d", **wording) -> str:
+    """The refusal's message, which the served path (timestamps, no Series) words the same way."""
     with pytest.raises(DataValidationError) as caught:
         check_bar_spacing(pd.Series(dates), interval, **wording)
     assert caught.value.reason == "bar_spacing"
+    bars = Bars.from_frame(pd.DataFrame({"Date": dates, **dict.fromkeys(OHLCV, 1.0)}))
+    with pytest.raises(DataValidationError) as served:
+        check_stamp_spacing(bars.stamps, bars.tz, interval, **wording)
+    assert str(served.value) == str(caught.value)
     return str(caught.value)
 
 

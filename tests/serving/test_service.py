@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from stockcast.data.validation import read_ohlcv_csv
+from stockcast.data.validation import read_ohlcv_csv, read_price_table
 from stockcast.errors import DataValidationError
 from stockcast.model.forecaster import Forecaster
 from stockcast.ops.layout import ProjectLayout
@@ -96,8 +96,8 @@ def test_a_batch_forecasts_the_good_requests_and_passes_rejections_through(
     outcomes = forecast_batch(forecaster, [good, rejected, good])
     assert [outcome.status for outcome in outcomes] == [200, 400, 200]
     assert outcomes[0].body == outcomes[2].body
-    alone = forecaster.predict(good.frame) | good.notes()
-    assert_same_forecast(outcomes[0].body, alone)
+    reference = read_price_table(LAYOUT.sample_upload(250))  # the pandas path, one frame alone
+    assert_same_forecast(outcomes[0].body, forecaster.predict(reference.frame) | reference.notes())
     assert outcomes[1].body == {"error": "not a CSV", "detail": "empty body"}
 
 
@@ -125,10 +125,12 @@ def test_a_multipart_request_without_parts_is_explained():
 
 def test_a_frame_the_model_cannot_forecast_fails_alone_with_a_json_500(forecaster):
     good = parse_request(forecaster, {"body": LAYOUT.sample_upload(250)}, "text/csv")
-    broken = replace(good, frame=good.frame.tail(5))  # skipped validation: shorter than a window
+    bars = good.bars
+    short = replace(bars, stamps=bars.stamps[-5:], ohlcv=bars.ohlcv[-5:])  # shorter than a window
+    broken = replace(good, bars=short)  # as if validation had been skipped
     outcomes = forecast_batch(forecaster, [good, broken])
     assert [outcome.status for outcome in outcomes] == [200, 500]
-    assert outcomes[0].body == forecaster.predict(good.frame) | good.notes()
+    assert outcomes[0].body == forecaster.predict_bars([good.bars])[0] | good.notes()
     assert outcomes[1].body["error"] == "internal error"
 
 

@@ -1,0 +1,71 @@
+"""The serving benchmark's arithmetic: rounds averaged, errors summed, stockcast over the floor."""
+
+from __future__ import annotations
+
+import pytest
+
+from stockcast.ops.bench_serving import CONCURRENCY, compare, markdown, summarize
+
+
+def level(concurrency: int, rps: float, p50: float, cpu: float, errors: int = 0) -> dict:
+    return {
+        "concurrency": concurrency,
+        "requests": int(rps * 10),
+        "requests_per_s": rps,
+        "p50_ms": p50,
+        "p95_ms": 2 * p50,
+        "p99_ms": 3 * p50,
+        "non_2xx": errors,
+        "socket_errors": 0,
+        "server_cpu_ms_per_request": cpu,
+    }
+
+
+def one_round(scale: float, errors: int = 0) -> list[dict]:
+    return [level(c, 1000 * scale * c**0.5, 2 / scale, 0.3 / scale, errors) for c in CONCURRENCY]
+
+
+def test_a_server_is_summarised_by_the_mean_of_its_rounds_and_the_sum_of_its_errors():
+    summary = summarize([one_round(1.0), one_round(0.5, errors=3)])
+    assert summary["p50_ms_c1"] == (2 + 4) / 2
+    assert summary["requests_per_s_c8"] == pytest.approx((1000 + 500) * 8**0.5 / 2)
+    assert summary["server_cpu_ms_per_request_c8"] == pytest.approx((0.3 + 0.6) / 2)
+    assert summary["errors"] == 3 * len(CONCURRENCY)
+
+
+def test_stockcast_is_divided_by_the_floor_and_judged_against_issue_12s_targets():
+    floor = summarize([one_round(1.0)])
+    ratios, met = compare(summarize([one_round(0.5)]), floor)
+    assert ratios["p50_c1"] == pytest.approx(2.0)
+    assert ratios["requests_per_s_c8"] == pytest.approx(0.5)
+    assert met == {
+        "p50_c1_at_most_1.5x": False,
+        "requests_per_s_c8_at_least_0.35x": True,
+        "zero_errors": True,
+    }
+    assert not compare(summarize([one_round(1.0, errors=1)]), floor)[1]["zero_errors"]
+
+
+def test_the_report_prints_both_servers_and_the_ratios_against_the_targets():
+    empty, ours = summarize([one_round(1.0)]), summarize([one_round(0.25)])
+    ratios, _ = compare(ours, empty)
+    report = {
+        "csv_rows": 250,
+        "workers": 2,
+        "batch_size": 8,
+        "max_batch_delay_ms": 1,
+        "duration_s": 10,
+        "rounds": 1,
+        "cpus": 2,
+        "load_average_1m_before": 1.0,
+        "load_average_1m_after": 1.5,
+        "in_process_p50_ms": 1.0,
+        "in_process_p95_ms": 1.2,
+        "servers": {"empty": empty, "stockcast": ours},
+        "ratios": ratios,
+        "rounds_detail": {"empty": [one_round(1.0)], "stockcast": [one_round(0.25)]},
+    }
+    text = markdown(report)
+    assert "| empty handler | 2.00 |" in text and "| stockcast | 8.00 |" in text
+    assert "**4.00x** (target <= 1.5x)" in text and "**0.25x** (target >= 0.35x)" in text
+    assert "1-min load average 1.0 before, 1.5 after" in text
