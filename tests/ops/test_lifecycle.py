@@ -141,11 +141,11 @@ def test_a_rollback_undoes_the_last_promotion_and_only_that():
 
 
 def test_versions_are_compared_only_on_days_neither_held_out_model_learned_from(trained_run):
-    model = Forecaster.load(trained_run / "artifact")  # learned up to 2011-11-15
+    model = Forecaster.load(trained_run / "artifact")  # the global model: learned to 2011-03-18
     frame = read_ohlcv_csv(LAYOUT.sample_csv)
     comparison = compare(model, model, frame, last_days=5000, upload_rows=250)
-    assert comparison["unseen_after"] == "2011-11-15"
-    assert comparison["first_day"] == "2011-11-16" and comparison["last_day"] == "2013-03-01"
+    assert comparison["unseen_after"] == model.info["trained_until"][:10] == "2011-03-18"
+    assert comparison["first_day"] == "2011-03-21" and comparison["last_day"] == "2013-03-01"
     assert comparison["champion"] == comparison["challenger"]
     later = Forecaster.load(trained_run / "artifact")
     later.info["trained_until"] = "2013-02-01T00:00:00"  # a model that saw January 2013
@@ -155,14 +155,18 @@ def test_versions_are_compared_only_on_days_neither_held_out_model_learned_from(
 def test_a_refresh_downloads_into_the_lifecycle_cache_and_offline_falls_back_to_the_cache(
     tmp_path, monkeypatch
 ):
-    cfg = lifecycle_cfg(tmp_path / "run", f"lifecycle.data_dir={tmp_path / 'live'}")
+    cfg = lifecycle_cfg(
+        tmp_path / "run", "data.ticker=GOOG", f"lifecycle.data_dir={tmp_path / 'live'}"
+    )
     sample = read_ohlcv_csv(LAYOUT.sample_csv)
 
     def offline(*args: object) -> pd.DataFrame:
         raise DataSourceError("Yahoo Finance returned no rows (Could not resolve host)")
 
     monkeypatch.setattr(lifecycle, "download", offline)
-    assert lifecycle.refreshed_prices(cfg) == (ROOT / "data", f"cache {LAYOUT.sample_csv}")
+    # offline with nothing downloaded yet: a copy of the training cache, the bundled file intact
+    assert lifecycle.refreshed_prices(cfg) == (tmp_path / "live", f"cache {LAYOUT.sample_csv}")
+    assert (tmp_path / "live" / "GOOG.csv").read_bytes() == LAYOUT.sample_csv.read_bytes()
     monkeypatch.setattr(lifecycle, "download", lambda *args: sample.iloc[:-5])
     data_dir, source = lifecycle.refreshed_prices(cfg)
     assert data_dir == tmp_path / "live" and source.startswith("downloaded")
@@ -247,6 +251,7 @@ def rejection(promotion, server, store, client, tmp_path_factory) -> dict[str, A
     for artifact in (run / "artifact", run / "refit" / "artifact"):  # a band a third as wide
         spec = json.loads((artifact / SPEC_FILE).read_text())
         spec["calibration"]["quantiles"] = [q / 3 for q in spec["calibration"]["quantiles"]]
+        spec["calibration"]["self_rows"] = 0  # served as stored: no upload may repair it
         (artifact / SPEC_FILE).write_text(json.dumps(spec))
     frame = read_ohlcv_csv(LAYOUT.sample_csv)
     version = challenger_version(cfg, frame)
