@@ -29,11 +29,13 @@ import pandas as pd
 import requests
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.data.cache_record import ohlcv_sha256
 from stockcast.data.market_data import cache_path, download, write_csv_atomic
 from stockcast.errors import DataSourceError
+from stockcast.model.forecaster import SPEC_FILE
 from stockcast.ops.layout import MODEL_NAME, ProjectLayout
 from stockcast.ops.management import LifecycleError, ManagementClient
-from stockcast.ops.packaging import build_mar, versioned_archive
+from stockcast.ops.packaging import HELDOUT_DIR, build_mar, versioned_archive
 from stockcast.ops.promotion import PromotionRule, compare, print_decision
 from stockcast.ops.versions import (
     PromotionState,
@@ -76,6 +78,9 @@ def retrain(cfg: DictConfig, layout: ProjectLayout) -> int:
         )
         return 0
     print(f"champion:   {champion}\nchallenger: {version}")
+    rewritten = rewritten_history(store, champion, frames)
+    if rewritten:
+        print(rewritten)
     if not (store / versioned_archive(version)).is_file():
         run = train_challenger(cfg, data_dir, Path(cfg.paths.output_dir) / "challenger")
         build_mar(layout, run, store, version=version, file_name=versioned_archive(version))
@@ -166,6 +171,29 @@ def rollback(cfg: DictConfig) -> int:
 
 def management_client(settings: DictConfig) -> ManagementClient:
     return ManagementClient(settings.management_url, key=settings.management_key)
+
+
+def rewritten_history(store: Path, champion: str, frames: dict[str, pd.DataFrame]) -> str | None:
+    """A line when the prices the champion learned from read differently in today's data, else
+    None. Auto-adjusted prices (yfinance's `auto_adjust`) re-scale every earlier close after each
+    dividend or split, so the same days can come back as other numbers; the champion's held-out
+    twin records a fingerprint of every row it learned from (`data_sha256`)."""
+    spec = store / HELDOUT_DIR / champion / SPEC_FILE
+    if not spec.is_file():
+        return None
+    info = json.loads(spec.read_text()).get("info", {})
+    recorded, until = info.get("data_sha256"), info.get("trained_until")
+    tickers = info.get("tickers") or [info.get("ticker")]
+    if not recorded or not until or any(ticker not in frames for ticker in tickers):
+        return None
+    learned = pd.concat([frames[t][frames[t]["Date"] <= until] for t in tickers], ignore_index=True)
+    if ohlcv_sha256(learned) == recorded:
+        return None
+    return (
+        f"history rewritten: the prices {champion} learned from (up to {until[:10]}) read "
+        "differently in today's data (a dividend or split adjustment re-scales past prices); "
+        "both models are compared on today's prices"
+    )
 
 
 def tickers_of(cfg: DictConfig) -> list[str]:

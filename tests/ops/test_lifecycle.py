@@ -25,6 +25,7 @@ import requests
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
+from stockcast.data.cache_record import ohlcv_sha256
 from stockcast.data.validation import read_ohlcv_csv
 from stockcast.errors import DataSourceError
 from stockcast.model.forecaster import SPEC_FILE, Forecaster
@@ -150,6 +151,26 @@ def test_versions_are_compared_only_on_days_neither_held_out_model_learned_from(
     later = Forecaster.load(trained_run / "artifact")
     later.info["trained_until"] = "2013-02-01T00:00:00"  # a model that saw January 2013
     assert compare(model, later, frame, 5000, 250)["first_day"] == "2013-02-04"
+
+
+def test_a_history_rewritten_by_an_adjustment_is_reported(tmp_path):
+    """A champion whose learned prices read differently today (a dividend re-scaled the past)."""
+    frame = read_ohlcv_csv(LAYOUT.sample_csv)
+    until = "2011-03-18T00:00:00"
+    twin = tmp_path / "heldout" / "v1"
+    twin.mkdir(parents=True)
+    learned = frame[frame["Date"] <= until]
+    info = {"tickers": ["GOOG"], "trained_until": until, "data_sha256": ohlcv_sha256(learned)}
+    (twin / SPEC_FILE).write_text(json.dumps({"info": info}))
+    assert lifecycle.rewritten_history(tmp_path, "v1", {"GOOG": frame}) is None
+    adjusted = frame.copy()
+    adjusted[["Open", "High", "Low", "Close"]] *= 0.99  # a 1% dividend adjustment
+    line = lifecycle.rewritten_history(tmp_path, "v1", {"GOOG": adjusted})
+    assert line.startswith("history rewritten: the prices v1 learned from (up to 2011-03-18)")
+    # days after the champion's last one may change freely
+    later = frame.copy()
+    later.loc[later["Date"] > until, "Close"] *= 1.01
+    assert lifecycle.rewritten_history(tmp_path, "v1", {"GOOG": later}) is None
 
 
 def test_a_refresh_downloads_into_the_lifecycle_cache_and_offline_falls_back_to_the_cache(
