@@ -10,6 +10,7 @@ import numpy as np
 from scipy.stats import t as student_t
 
 from stockcast.backtest.references import Band
+from stockcast.training.scores import interval_coverage
 
 
 def interval_score(
@@ -29,11 +30,6 @@ def pinball(actual: np.ndarray, quantile_forecast: np.ndarray, q: float) -> np.n
     """Pinball (quantile) loss of a q-quantile forecast, per element; minimised by the true quantile."""
     error = actual - quantile_forecast
     return np.maximum(q * error, (q - 1.0) * error)
-
-
-def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
-    """Share of actuals inside [lower, upper], bounds included."""
-    return float(np.mean((actual >= lower) & (actual <= upper)))
 
 
 def mean_width(last_close: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
@@ -88,7 +84,7 @@ def score_method(
         "rmse": float(np.sqrt(np.mean(error**2))),
         "directional_accuracy": directional_accuracy(last_close, actual, band.point),
         "up_share": float(np.mean(actual > last_close[:, None])),
-        "coverage": coverage(actual, band.lower, band.upper),
+        "coverage": interval_coverage(actual, band.lower, band.upper),
         "mean_width": mean_width(last_close, band.lower, band.upper),
         "winkler": float(np.mean(interval_score(actual, band.lower, band.upper, alpha))),
         f"pinball_{round(100 * low_q)}": float(np.mean(pinball(actual, band.lower, low_q))),

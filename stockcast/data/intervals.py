@@ -55,3 +55,10 @@ def bar_name(interval: str) -> str:
 def is_intraday(interval: str) -> bool:
     """Intraday bars keep their timestamps; daily and longer bars are calendar dates."""
     return _UNITS[parse_interval(interval)[1]][1]
+
+
+def bar_time_text(ts: pd.Timestamp) -> str:
+    """A bar's time as JSON and the cache record write it: `YYYY-MM-DD` for a date (a daily or
+    longer bar), the full ISO timestamp otherwise."""
+    ts = pd.Timestamp(ts)
+    return ts.strftime("%Y-%m-%d") if ts == ts.normalize() and ts.tz is None else ts.isoformat()

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from stockcast.data.cache_record import YAHOO_ADJUSTMENT, CacheRecord
-from stockcast.data.intervals import DAILY, is_intraday
+from stockcast.data.intervals import DAILY, bar_time_text, is_intraday
 from stockcast.data.sessions import DEFAULT_CALENDAR, closed_bars, last_closed_session
 from stockcast.data.validation import ADJ_CLOSE, COLUMNS, read_price_table, validate_ohlcv
 from stockcast.errors import DataSourceError, DataValidationError
@@ -155,8 +155,8 @@ def _download_into(
         interval=interval,
         start=start,
         end=min(end, latest) if end is not None else latest,
-        first_row=_iso(frame["Date"].iloc[0]),
-        last_row=_iso(frame["Date"].iloc[-1]),
+        first_row=bar_time_text(frame["Date"].iloc[0]),
+        last_row=bar_time_text(frame["Date"].iloc[-1]),
         rows=len(frame),
         adjustment=YAHOO_ADJUSTMENT,
         downloaded_at=now.isoformat(timespec="seconds"),
@@ -266,10 +266,6 @@ def _notes(dropped_rows: list[str], warnings: list[str]) -> list[str]:
 def _day(value: str | int | None) -> str | None:
     """'2020-03-01', 2020 or a timestamp -> its ISO day; None stays None."""
     return None if value is None else pd.Timestamp(str(value)).date().isoformat()
-
-
-def _iso(ts: pd.Timestamp) -> str:
-    return ts.strftime("%Y-%m-%d") if ts == ts.normalize() and ts.tz is None else ts.isoformat()
 
 
 def _between(frame: pd.DataFrame, start: str | None, end: str | None) -> pd.DataFrame:

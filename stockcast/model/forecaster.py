@@ -20,7 +20,7 @@ import torch
 from stockcast.data.bars import Bars
 from stockcast.data.calendars import DEFAULT_CALENDAR, next_sessions, trading_sessions
 from stockcast.data.features import FEATURE_NAMES, RETURN_FEATURE, bar_features
-from stockcast.data.intervals import DAILY, bar_step
+from stockcast.data.intervals import DAILY, bar_step, bar_time_text
 from stockcast.data.spacing import check_bar_spacing, check_stamp_spacing
 from stockcast.data.windows import sliding_windows
 from stockcast.model.calibration import Calibration, horizon_scale
@@ -185,11 +185,9 @@ class Forecaster:
         # targets reach the last row; it is then what the day before's upload was answered
         known = scores[: max(scored - self.horizon, 0)]
         earlier, _ = cal.blended_quantiles(known[-cal.self_rows :] if cal.self_rows else known)
-        served = cal.shrink * raw[-2:]  # [2, H] backtest window, latest window
-        half = spread[-2:] * np.stack([earlier, quantiles])  # [2, H]
-        base = upload.last_close[:, None]
-        point = base * np.exp(served)
-        lower, upper = base * np.exp(served - half), base * np.exp(served + half)
+        half = spread[-2:] * np.stack([earlier, quantiles])  # [2, H] backtest window, latest
+        forecast = WindowForecast(raw[-2:], cal.shrink * raw[-2:], half)
+        point, lower, upper = forecast.closes(upload.last_close)
         stored = np.asarray(cal.quantiles)
         recent = float(np.mean(latest[:, 0] <= stored[0])) if len(latest) else None
         answer = self._response(bars, point, lower, upper, upload.drift)
@@ -218,11 +216,11 @@ class Forecaster:
         band_last = (float(lower[0, 0]), float(upper[0, 0]))
         future = future_dates(last, self.interval, self.horizon, self.calendar)
         return {
-            "last_date": _iso(last),
+            "last_date": bar_time_text(last),
             "last_close": actual,
             "forecast": [
                 {
-                    "date": _iso(day),
+                    "date": bar_time_text(day),
                     "close": float(point[1, k]),
                     "lower": float(lower[1, k]),
                     "upper": float(upper[1, k]),
@@ -230,7 +228,7 @@ class Forecaster:
                 for k, day in enumerate(future)
             ],
             "backtest": {
-                "date": _iso(last),
+                "date": bar_time_text(last),
                 "predicted_close": predicted_last,
                 "actual_close": actual,
                 "abs_error": abs(predicted_last - actual),
@@ -308,8 +306,3 @@ def future_dates(
     if interval == DAILY:
         return next_sessions(calendar, last, horizon)
     return [last + bar_step(interval) * k for k in range(1, horizon + 1)]
-
-
-def _iso(ts: pd.Timestamp) -> str:
-    ts = pd.Timestamp(ts)
-    return ts.strftime("%Y-%m-%d") if ts == ts.normalize() and ts.tz is None else ts.isoformat()

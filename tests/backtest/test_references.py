@@ -9,7 +9,7 @@ from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from stockcast.backtest.references import Band, ewma_band, garch_band, naive_band
-from stockcast.backtest.scores import coverage
+from stockcast.training.scores import interval_coverage
 
 METHODS = {"naive": naive_band, "ewma": ewma_band, "garch": garch_band}
 # two standard errors of an 80% coverage estimated on 400 days
@@ -22,7 +22,7 @@ def one_step_bands(goog_closes, last_days_origins) -> dict[str, Band]:
 
 
 def one_step_coverage(closes: np.ndarray, origins: np.ndarray, band: Band) -> float:
-    return coverage(closes[origins + 1], band.lower[:, 0], band.upper[:, 0])
+    return interval_coverage(closes[origins + 1], band.lower[:, 0], band.upper[:, 0])
 
 
 @pytest.mark.parametrize("name", METHODS)
@@ -51,7 +51,7 @@ def test_ewma_band_equals_the_riskmetrics_recursion_written_as_a_loop(
     band = one_step_bands["ewma"]
     np.testing.assert_allclose(band.upper[:, 0], upper, rtol=1e-12)
     np.testing.assert_allclose(band.lower[:, 0], lower, rtol=1e-12)
-    assert one_step_coverage(goog_closes, last_days_origins, band) == coverage(
+    assert one_step_coverage(goog_closes, last_days_origins, band) == interval_coverage(
         goog_closes[last_days_origins + 1], lower, upper
     )
 
@@ -68,7 +68,7 @@ def test_garch_coverage_agrees_with_one_arch_fit_filtered_over_the_same_days(
     z = student_t.ppf(0.9, nu) * np.sqrt((nu - 2) / nu)
     sigma = np.sqrt(variance[:, 0]) / 100  # [400]
     close = goog_closes[last_days_origins]
-    independent = coverage(
+    independent = interval_coverage(
         goog_closes[last_days_origins + 1], close * np.exp(-z * sigma), close * np.exp(z * sigma)
     )
 

@@ -8,13 +8,13 @@ from scipy.stats import t as student_t
 
 from stockcast.backtest.references import Band
 from stockcast.backtest.scores import (
-    coverage,
     diebold_mariano,
     interval_score,
     mean_width,
     pinball,
     score_method,
 )
+from stockcast.training.scores import interval_coverage
 
 
 def test_interval_score_is_the_width_plus_a_penalty_of_2_over_alpha_per_unit_missed():
@@ -30,7 +30,9 @@ def test_pinball_weighs_a_low_quantile_lightly_when_the_actual_is_above_it():
 
 
 def test_coverage_counts_the_bounds_as_inside_and_width_is_relative_to_the_last_close():
-    assert coverage(np.array([8.0, 12.0, 13.0]), np.full(3, 8.0), np.full(3, 12.0)) == 2 / 3
+    assert (
+        interval_coverage(np.array([8.0, 12.0, 13.0]), np.full(3, 8.0), np.full(3, 12.0)) == 2 / 3
+    )
     last = np.array([100.0, 200.0])
     assert mean_width(last, np.array([[90.0], [180.0]]), np.array([[110.0], [220.0]])) == 0.2
 
