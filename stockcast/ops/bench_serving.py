@@ -38,7 +38,7 @@ from stockcast.model.forecaster import Forecaster
 from stockcast.ops.layout import LOAD_ROWS, MODEL_NAME, ProjectLayout
 from stockcast.ops.local_torchserve import LocalTorchServe, Ports, group_members
 from stockcast.ops.packaging import archive_handler, build_mar, newest_servable_run
-from stockcast.serving.service import answer_batch
+from stockcast.serving.service import answer_batch, parse_request
 
 CONCURRENCY = (1, 8, 32)
 EMPTY_MODEL = "empty"  # the floor: handlers/empty_handler.py, served under this name
@@ -63,14 +63,16 @@ end
 """
 
 
-def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> list[float]:
-    """Per-request milliseconds of the handler's compute path, outside any server."""
+def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> tuple[list[float], dict]:
+    """Per-request milliseconds of the handler's compute path, outside any server, and what the
+    served model makes a request compute."""
     torch.set_num_threads(1)  # as each TorchServe worker runs
     with tempfile.TemporaryDirectory() as unpacked:
         with zipfile.ZipFile(mar) as archive:
             archive.extractall(unpacked)
         forecaster = Forecaster.load(unpacked)
     body = csv.read_bytes()
+    model = served_model(forecaster, body)
     timings = []
     for i in range(repeats + 20):
         started = time.perf_counter()
@@ -79,7 +81,20 @@ def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> list[float]:
         assert outcome.status == 200
         if i >= 20:  # warm-up excluded
             timings.append(elapsed)
-    return timings
+    return timings, model
+
+
+def served_model(forecaster: Forecaster, body: bytes) -> dict:
+    """The model's settings that decide a request's cost. With shrink 0 the served forecast is
+    naive and the network runs on each upload's two latest windows only; with shrink > 0 the
+    upload's self-calibration needs the network's forecast for every scored day as well."""
+    [table] = [parse_request(forecaster, {"body": body}, "text/csv")]
+    windows = len(forecaster._upload(table.bars).windows) if forecaster.calibration.shrink else 2
+    return {
+        "trained_on": forecaster.info.get("trained_on"),
+        "shrink": forecaster.calibration.shrink,
+        "network_windows_per_request": windows,
+    }
 
 
 def server_cpu_seconds(server: LocalTorchServe) -> float:
@@ -129,16 +144,19 @@ def run_wrk(
     }
 
 
-def resolve_mar(layout: ProjectLayout, mar: Path | None, scratch: Path) -> Path:
-    """The given archive, else a fresh one from the newest run, so today's serving/ settings count."""
+def resolve_mar(layout: ProjectLayout, mar: Path | None, run: Path | None, scratch: Path) -> Path:
+    """The given archive, else a fresh one from `run` or the newest run, so today's serving/
+    settings count."""
     if mar is not None:
         return mar
-    newest = newest_servable_run(layout.runs_dir)
-    if newest is None:
-        raise StockcastError(
-            "no complete run under outputs/train/runs/: `make run` or `make train` first"
-        )
-    return build_mar(layout, newest[0], scratch)
+    if run is None:
+        newest = newest_servable_run(layout.runs_dir)
+        if newest is None:
+            raise StockcastError(
+                "no complete run under outputs/train/runs/: `make run` or `make train` first"
+            )
+        run = newest[0]
+    return build_mar(layout, run, scratch)
 
 
 def load_levels(
@@ -193,7 +211,13 @@ def compare(ours: dict, floor: dict) -> tuple[dict, dict]:
     return ratios, targets_met
 
 
-def benchmark(layout: ProjectLayout, mar: Path | None, duration_s: int, rounds: int = 2) -> dict:
+def benchmark(
+    layout: ProjectLayout,
+    mar: Path | None,
+    duration_s: int,
+    rounds: int = 2,
+    run: Path | None = None,
+) -> dict:
     """In-process cost, then the empty handler and stockcast under wrk, alternating; the figures."""
     if shutil.which("wrk") is None:
         raise StockcastError("wrk is not installed (apt-get install wrk, or make bench-serving)")
@@ -203,13 +227,14 @@ def benchmark(layout: ProjectLayout, mar: Path | None, duration_s: int, rounds: 
         stores = {MODEL_NAME: scratch / "stockcast-store", EMPTY_MODEL: scratch / "empty-store"}
         stores[MODEL_NAME].mkdir()
         shutil.copy2(
-            resolve_mar(layout, mar, scratch / "build"), stores[MODEL_NAME] / f"{MODEL_NAME}.mar"
+            resolve_mar(layout, mar, run, scratch / "build"),
+            stores[MODEL_NAME] / f"{MODEL_NAME}.mar",
         )
         archive_handler(layout, layout.empty_handler, stores[EMPTY_MODEL], "1.0", EMPTY_MODEL)
         csv = scratch / f"prices_{LOAD_ROWS}.csv"
         csv.write_bytes(layout.sample_upload(LOAD_ROWS))
 
-        compute = in_process_ms(stores[MODEL_NAME] / f"{MODEL_NAME}.mar", csv)
+        compute, model = in_process_ms(stores[MODEL_NAME] / f"{MODEL_NAME}.mar", csv)
         runs: dict[str, list[list[dict]]] = {EMPTY_MODEL: [], MODEL_NAME: []}
         for _ in range(rounds):
             for name in (EMPTY_MODEL, MODEL_NAME):
@@ -225,6 +250,7 @@ def benchmark(layout: ProjectLayout, mar: Path | None, duration_s: int, rounds: 
         "load_average_1m_after": os.getloadavg()[0],
         "cpus": os.cpu_count(),
         "csv_rows": LOAD_ROWS,
+        "model": model,
         "duration_s": duration_s,
         "rounds": rounds,
         "workers": len(settings["workers"]),  # the same model-config.yaml for both servers
@@ -249,6 +275,9 @@ def markdown(report: dict) -> str:
         f"{report['duration_s']} s per level, {report['rounds']} alternating rounds (wrk); "
         f"{report['cpus']} CPUs, 1-min load average {report['load_average_1m_before']:.1f} "
         f"before, {report['load_average_1m_after']:.1f} after",
+        f"model trained on {report['model']['trained_on']}, shrink "
+        f"{report['model']['shrink']}: the network forecasts "
+        f"{report['model']['network_windows_per_request']} windows per request",
         "",
         "| | p50 ms, c=1 | requests/s, c=8 | requests/s, c=32 | server CPU ms/request, c=8 "
         "| errors |",

@@ -34,6 +34,8 @@ from stockcast.data.bars import OHLCV, Bars
 from stockcast.data.date_formats import ISO
 from stockcast.data.plausibility import calm
 from stockcast.data.validation import COLUMNS, PriceTable, read_price_table
+from stockcast.errors import DataValidationError
+from stockcast.serving.upload_limits import MAX_ROWS, shape_problem
 
 HEADER = (",".join(COLUMNS) + "\n").encode()
 READ_AS = {"delimiter": ",", "decimal": ".", "dates": ISO, "prices": "as written"}
@@ -62,14 +64,25 @@ class PlainUpload:
 
 
 def read_upload(body: bytes, min_rows: int) -> PlainUpload | PriceTable:
-    """The validated upload: by the fast path when it is plain and valid, else by
-    `read_price_table`, which raises `DataValidationError` for what it refuses."""
-    return read_plain(body, min_rows) or read_price_table(body, min_rows=min_rows)
+    """The validated upload: by the fast path when it is plain and valid, else, once it is
+    within the shape limits (`upload_limits`), by `read_price_table`. Raises
+    `DataValidationError` for what it refuses (reason `too_large` past the limits).
+
+    The fast path comes first because it costs less than the limits' own scan, and it never
+    accepts a body the limits refuse: at most `MAX_ROWS` rows of exactly six fields.
+    """
+    plain = read_plain(body, min_rows)
+    if plain is not None:
+        return plain
+    too_large = shape_problem(body)
+    if too_large:
+        raise DataValidationError(too_large, "too_large")
+    return read_price_table(body, min_rows=min_rows)
 
 
 def read_plain(body: bytes, min_rows: int) -> PlainUpload | None:
     """The bars of a plain, valid upload of at least `min_rows` rows; None for any other body."""
-    if not body.startswith(HEADER):
+    if not body.startswith(HEADER) or body.count(b"\n") > MAX_ROWS + 1:
         return None
     data = body[len(HEADER) :]
     if data.translate(None, _PLAIN_BYTES) or _widest_cell(data) > MAX_CELL:

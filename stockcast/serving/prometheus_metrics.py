@@ -55,9 +55,13 @@ DECLARED: dict[str, MetricTypes] = {
     VOLATILITY_PERCENTILE: MetricTypes.HISTOGRAM,
     RETURN_PERCENTILE: MetricTypes.HISTOGRAM,
 }
-# Worker health changes slowly and each emission is a log line the frontend parses: at most this
-# often per worker, which is still several samples per Prometheus scrape interval.
-HEALTH_INTERVAL_S = 1.0
+# Each emission is a log line the worker writes and the Java frontend parses (issue 12, py-spy:
+# ~8% of a worker's time and about half the frontend's CPU per request went to metric lines).
+# Gauges that change slowly, or that Prometheus only samples (the worker's health, the band's
+# nominal level, the latest backtest error) are emitted at most this often per worker, which is
+# still several samples per scrape interval; counters and histogram observations, which must
+# see every forecast, are emitted per batch.
+GAUGE_INTERVAL_S = 1.0
 
 
 class HandlerMetrics:
@@ -70,6 +74,7 @@ class HandlerMetrics:
         self._pid = str(os.getpid())
         self._process = psutil.Process()
         self._last_health = float("-inf")
+        self._last_error = float("-inf")
 
     def record_batch(self, outcomes: Sequence[Outcome], seconds: float) -> None:
         """One batch: its handler time, its forecasts (their backtest error, whether the band
@@ -84,22 +89,26 @@ class HandlerMetrics:
                 if drift:
                     self._emit(VOLATILITY_PERCENTILE, drift["volatility_percentile"])
                     self._emit(RETURN_PERCENTILE, drift["return_percentile"])
-            self._emit(BACKTEST_ERROR, forecasts[-1]["backtest"]["abs_error"])
             self._emit(BACKTEST_SCORED, len(forecasts))
             # added even when 0, so the ratio exists from the first forecast on
             self._emit(BACKTEST_COVERED, sum(f["backtest"]["covered"] for f in forecasts))
-            self._emit(BAND_LEVEL, self._band_level)
+            now = time.monotonic()
+            if now - self._last_error >= GAUGE_INTERVAL_S:
+                self._last_error = now
+                self._emit(BACKTEST_ERROR, forecasts[-1]["backtest"]["abs_error"])
         for outcome in outcomes:
             if outcome.rejection is not None:
                 self._emit(REJECTED, 1, outcome.rejection.reason)
         self.record_worker_health()
 
     def record_worker_health(self, force: bool = False) -> None:
-        """CPU seconds, resident memory and GC collections of this worker process."""
+        """CPU seconds, resident memory and GC collections of this worker process, and the
+        band's nominal coverage (a constant of the archive, there from the worker's start)."""
         now = time.monotonic()
-        if not force and now - self._last_health < HEALTH_INTERVAL_S:
+        if not force and now - self._last_health < GAUGE_INTERVAL_S:
             return
         self._last_health = now
+        self._emit(BAND_LEVEL, self._band_level)
         cpu = self._process.cpu_times()
         self._emit(WORKER_CPU, cpu.user + cpu.system, self._pid)
         self._emit(WORKER_RSS, self._process.memory_info().rss, self._pid)

@@ -20,7 +20,6 @@ from stockcast.data.validation import PriceTable
 from stockcast.errors import DataValidationError
 from stockcast.model.forecaster import Forecaster
 from stockcast.serving.fast_csv import PlainUpload, read_upload
-from stockcast.serving.upload_limits import shape_problem
 
 UPLOAD_FIELDS = ("data", "file")
 RAW_BODY_FIELD = "body"  # the parameter name TorchServe gives a non-form request body
@@ -131,8 +130,11 @@ def _as_bytes(value: Any) -> bytes:
 
 
 def rejection_for(error: DataValidationError) -> RequestRejected:
-    """Map a validation failure to a 400 (malformed upload) or 422 (well-formed but unusable)."""
+    """Map a validation failure to a 400 (malformed upload), 413 (past the shape limits) or 422
+    (well-formed but unusable)."""
     message, reason = str(error), error.reason
+    if reason == "too_large":
+        return RequestRejected(413, "CSV too large", message, reason)
     if reason in ("empty_body", "not_utf8", "not_csv"):
         return RequestRejected(400, "not a CSV", message, reason)
     if reason == "missing_columns":
@@ -145,9 +147,6 @@ def parse_request(
 ) -> Upload:
     """Validated upload of one request, or `RequestRejected` saying what to fix."""
     source = extract_csv(fields, content_type)
-    too_large = shape_problem(source)
-    if too_large:
-        raise RequestRejected(413, "CSV too large", too_large, "too_large")
     try:
         table = read_upload(source, forecaster.min_rows)  # a plain CSV fast, others by pandas
         forecaster.check_bars(table.bars)  # bar spacing and calendar, after the validator

@@ -5,11 +5,21 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stockcast.data.bars import OHLCV, Bars
-from stockcast.data.spacing import check_bar_spacing, check_stamp_spacing
+from stockcast.data.spacing import (
+    MAX_CLOSED_DAYS,
+    SHORTEST,
+    TYPICAL_MAX,
+    _plainly_regular,
+    check_bar_spacing,
+    check_stamp_spacing,
+)
 from stockcast.data.validation import read_ohlcv_csv
 from stockcast.errors import DataValidationError
 
@@ -126,3 +136,22 @@ def test_checking_the_largest_upload_is_cheap():
     for _ in range(calls):
         check_bar_spacing(dates, "1d")
     assert (time.perf_counter() - started) / calls < 5e-3  # measured: about 0.12 ms
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    hours=st.lists(
+        st.sampled_from([1, 12, 18, 23, 24, 25, 36, 37, 48, 72, 96, 24 * 15, 24 * 16]),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_the_quick_pass_only_passes_gaps_the_full_rules_accept(hours: list[int]) -> None:
+    """The served check skips the median when no gap is out of bounds and fewer than half are
+    long; whenever it does, the median-based rules hold too (`SHORTEST`, `TYPICAL_MAX`, holes)."""
+    step = 86_400 * 10**9
+    gaps = np.array(hours, dtype=np.int64) * 3_600 * 10**9
+    if _plainly_regular(gaps, step):
+        assert SHORTEST * step <= np.median(gaps) <= TYPICAL_MAX * step
+        assert gaps.min() >= SHORTEST * step
+        assert gaps.max() <= step + MAX_CLOSED_DAYS * 86_400 * 10**9

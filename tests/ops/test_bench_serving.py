@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from stockcast.ops.bench_serving import CONCURRENCY, compare, markdown, summarize
+from stockcast.model.calibration import Calibration
+from stockcast.model.forecaster import Forecaster
+from stockcast.ops.bench_serving import CONCURRENCY, compare, markdown, served_model, summarize
+from stockcast.ops.layout import LOAD_ROWS, ProjectLayout
 
 
 def level(concurrency: int, rps: float, p50: float, cpu: float, errors: int = 0) -> dict:
@@ -51,6 +54,7 @@ def test_the_report_prints_both_servers_and_the_ratios_against_the_targets():
     ratios, _ = compare(ours, empty)
     report = {
         "csv_rows": 250,
+        "model": {"trained_on": "GOOG", "shrink": 0.0, "network_windows_per_request": 2},
         "workers": 2,
         "batch_size": 8,
         "max_batch_delay_ms": 1,
@@ -69,3 +73,20 @@ def test_the_report_prints_both_servers_and_the_ratios_against_the_targets():
     assert "| empty handler | 2.00 |" in text and "| stockcast | 8.00 |" in text
     assert "**4.00x** (target <= 1.5x)" in text and "**0.25x** (target >= 0.35x)" in text
     assert "1-min load average 1.0 before, 1.5 after" in text
+    assert "shrink 0.0: the network forecasts 2 windows per request" in text
+
+
+def test_the_report_says_how_much_network_work_a_request_of_the_model_costs(trained_run):
+    """A model that serves its network's call (shrink > 0) scores every day of the upload with
+    it to calibrate the band; a naive-served one (shrink 0) runs the latest two windows only."""
+    trained = Forecaster.load(trained_run / "artifact")
+    body = ProjectLayout.find().sample_upload(LOAD_ROWS)
+
+    def with_shrink(shrink: float) -> Forecaster:
+        calibration = Calibration.from_dict({**trained.calibration.to_dict(), "shrink": shrink})
+        return Forecaster(trained.net, trained.scaler, calibration, trained.window)
+
+    assert served_model(with_shrink(0.0), body)["network_windows_per_request"] == 2
+    # 250 rows: 249 feature rows, the first 29 of them only fill the first window
+    scored_and_latest = LOAD_ROWS - trained.window
+    assert served_model(with_shrink(0.5), body)["network_windows_per_request"] == scored_and_latest

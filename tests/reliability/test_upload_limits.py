@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from stockcast.model.forecaster import Forecaster
+from stockcast.serving.fast_csv import read_plain
 from stockcast.serving.service import RequestRejected, parse_request
 from stockcast.serving.upload_limits import MAX_FIELDS, MAX_ROWS, shape_problem
 
@@ -79,3 +80,15 @@ def test_the_cap_leaves_room_for_a_real_history(forecaster: Forecaster) -> None:
     sample = (ROOT / "data" / "GOOG.csv").read_bytes()
     table = parse_request(forecaster, {"body": sample}, "text/csv")
     assert len(table.bars) == sample.count(b"\n") - 1 < MAX_ROWS
+
+
+def test_the_fast_path_reads_up_to_the_cap_and_leaves_the_refusal_above_it(
+    forecaster: Forecaster,
+) -> None:
+    """Plain bodies skip the shape scan (it costs more than the fast read), so the fast path
+    must stop at the same row cap."""
+    assert len(read_plain(rows(MAX_ROWS), forecaster.min_rows).bars) == MAX_ROWS
+    assert read_plain(rows(MAX_ROWS + 1), forecaster.min_rows) is None
+    with pytest.raises(RequestRejected) as refused:
+        parse_request(forecaster, {"body": rows(MAX_ROWS + 1)}, "text/csv")
+    assert (refused.value.status, refused.value.reason) == (413, "too_large")
