@@ -137,16 +137,26 @@ class Forecaster:
         be validated, pass `check_bars` and hold at least `min_rows` rows.
         """
         prepared = [self._upload(bars) for bars in uploads]
-        needs_net = self.calibration.shrink > 0
-        batch = np.concatenate([u.windows if needs_net else u.windows[-2:] for u in prepared])
-        raw = network_returns(self.net, self.scaler, batch)  # [rows, H]
+        parts = [self._network_part(upload) for upload in prepared]
+        raw = network_returns(self.net, self.scaler, np.concatenate(parts))  # [rows, H]
         answers, offset = [], 0
-        for bars, upload in zip(uploads, prepared, strict=True):
-            used = len(upload.windows) if needs_net else 2
+        for bars, upload, part in zip(uploads, prepared, parts, strict=True):
+            used = len(part)
             own_raw = raw[offset : offset + used]
             offset += used
             answers.append(self._answer(bars, upload, own_raw))
         return answers
+
+    def network_windows(self, bars: Bars) -> np.ndarray:
+        """The raw windows [n, W, F] of validated `bars` that `predict_bars` runs the network on:
+        what a request costs in forward passes."""
+        return self._network_part(self._upload(bars))
+
+    def _network_part(self, upload: _Upload) -> np.ndarray:
+        """All of an upload's windows when the served forecast depends on the network (shrink >
+        0: its scored days need the network's forecasts too), else the backtest and latest ones,
+        since a naive forecast's errors need no network."""
+        return upload.windows if self.calibration.shrink > 0 else upload.windows[-2:]
 
     def _upload(self, bars: Bars) -> _Upload:
         """The windows of one upload: its scored days' (oldest first), then the backtest one and

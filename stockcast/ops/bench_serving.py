@@ -15,7 +15,8 @@ Reported per server (the mean over rounds) and as ratios stockcast / empty: p50 
 requests/s at 8 and 32, the CPU time TorchServe's processes (Java frontend and Python workers)
 spent per request, and errors (non-2xx answers and socket errors). Before the servers, the
 handler's compute path (`stockcast.serving.service.answer_batch`: parse, validate, forecast) is
-timed in-process on one thread. wrk shares the cores with the server, as a co-located client would.
+timed in-process on one thread, back to back (hot caches) and after a 64 MB read each (cold: as at
+concurrency 1 in a server). wrk shares the cores with the server, as a co-located client would.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import psutil
 import torch
 
 from stockcast.errors import StockcastError
-from stockcast.model.forecaster import Forecaster
+from stockcast.model.forecaster import Forecaster, network_returns
 from stockcast.ops.layout import LOAD_ROWS, MODEL_NAME, ProjectLayout
 from stockcast.ops.local_torchserve import LocalTorchServe, Ports, group_members
 from stockcast.ops.packaging import archive_handler, build_mar, newest_servable_run
@@ -63,9 +65,14 @@ end
 """
 
 
-def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> tuple[list[float], dict]:
+def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> tuple[dict[str, list[float]], dict]:
     """Per-request milliseconds of the handler's compute path, outside any server, and what the
-    served model makes a request compute."""
+    served model makes a request compute.
+
+    Two ways: `hot`, requests back to back, and `cold`, each after reading 64 MB as a server's
+    neighbours do between two requests at concurrency 1 (wrk, the frontend, the other worker),
+    which leaves the CPU caches holding none of the handler's code and data.
+    """
     torch.set_num_threads(1)  # as each TorchServe worker runs
     with tempfile.TemporaryDirectory() as unpacked:
         with zipfile.ZipFile(mar) as archive:
@@ -73,14 +80,30 @@ def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> tuple[list[float]
         forecaster = Forecaster.load(unpacked)
     body = csv.read_bytes()
     model = served_model(forecaster, body)
-    timings = []
-    for i in range(repeats + 20):
-        started = time.perf_counter()
-        [outcome] = answer_batch(forecaster, [({"body": body}, "text/csv")])
-        elapsed = (time.perf_counter() - started) * 1000
-        assert outcome.status == 200
-        if i >= 20:  # warm-up excluded
-            timings.append(elapsed)
+    elsewhere = np.ones(8 * 2**20)  # 64 MB, several times any last-level cache here
+    fields = [({"body": body}, "text/csv")]
+    table = parse_request(forecaster, *fields[0])
+    windows = forecaster.network_windows(table.bars)
+    steps = {
+        "hot": lambda: answer_batch(forecaster, fields),
+        "cold": lambda: answer_batch(forecaster, fields),
+        # the cold request's stages, each timed alone after its own 64 MB read
+        "cold_read_and_check": lambda: parse_request(forecaster, *fields[0]),
+        "cold_forecast": lambda: forecaster.predict_bars([table.bars]),
+        "cold_network": lambda: network_returns(forecaster.net, forecaster.scaler, windows),
+    }
+    timings: dict[str, list[float]] = {kind: [] for kind in steps}
+    for kind, step in steps.items():
+        for i in range(repeats + 20):
+            if kind.startswith("cold"):
+                elsewhere.sum()
+            started = time.perf_counter()
+            step()
+            elapsed = (time.perf_counter() - started) * 1000
+            if i >= 20:  # warm-up excluded
+                timings[kind].append(elapsed)
+    [outcome] = answer_batch(forecaster, fields)
+    assert outcome.status == 200
     return timings, model
 
 
@@ -88,8 +111,8 @@ def served_model(forecaster: Forecaster, body: bytes) -> dict:
     """The model's settings that decide a request's cost. With shrink 0 the served forecast is
     naive and the network runs on each upload's two latest windows only; with shrink > 0 the
     upload's self-calibration needs the network's forecast for every scored day as well."""
-    [table] = [parse_request(forecaster, {"body": body}, "text/csv")]
-    windows = len(forecaster._upload(table.bars).windows) if forecaster.calibration.shrink else 2
+    table = parse_request(forecaster, {"body": body}, "text/csv")
+    windows = len(forecaster.network_windows(table.bars))
     return {
         "trained_on": forecaster.info.get("trained_on"),
         "shrink": forecaster.calibration.shrink,
@@ -256,8 +279,13 @@ def benchmark(
         "workers": len(settings["workers"]),  # the same model-config.yaml for both servers
         "batch_size": settings["batchSize"],
         "max_batch_delay_ms": settings["maxBatchDelay"],
-        "in_process_p50_ms": statistics.median(compute),
-        "in_process_p95_ms": statistics.quantiles(compute, n=20)[-1],
+        "in_process_p50_ms": statistics.median(compute["hot"]),
+        "in_process_p95_ms": statistics.quantiles(compute["hot"], n=20)[-1],
+        "in_process_cold_p50_ms": statistics.median(compute["cold"]),
+        "in_process_cold_stages_p50_ms": {
+            kind.removeprefix("cold_"): statistics.median(compute[kind])
+            for kind in ("cold_read_and_check", "cold_forecast", "cold_network")
+        },
         "servers": servers,
         "ratios": ratios,
         "targets_met": targets_met,
@@ -309,6 +337,13 @@ def markdown(report: dict) -> str:
     lines += [
         "",
         f"in-process handler compute (answer_batch: parse + validate + forecast, 1 thread): "
-        f"p50 {report['in_process_p50_ms']:.2f} ms, p95 {report['in_process_p95_ms']:.2f} ms",
+        f"p50 {report['in_process_p50_ms']:.2f} ms, p95 {report['in_process_p95_ms']:.2f} ms; "
+        f"with the caches emptied before each request: p50 "
+        f"{report['in_process_cold_p50_ms']:.2f} ms ("
+        + ", ".join(
+            f"{stage.replace('_', ' ')} {ms:.2f}"
+            for stage, ms in report["in_process_cold_stages_p50_ms"].items()
+        )
+        + " ms, each alone)",
     ]
     return "\n".join(lines)

@@ -65,6 +65,8 @@ def test_the_report_prints_both_servers_and_the_ratios_against_the_targets():
         "load_average_1m_after": 1.5,
         "in_process_p50_ms": 1.0,
         "in_process_p95_ms": 1.2,
+        "in_process_cold_p50_ms": 2.5,
+        "in_process_cold_stages_p50_ms": {"read_and_check": 0.8, "forecast": 1.2, "network": 0.6},
         "servers": {"empty": empty, "stockcast": ours},
         "ratios": ratios,
         "rounds_detail": {"empty": [one_round(1.0)], "stockcast": [one_round(0.25)]},
@@ -74,6 +76,10 @@ def test_the_report_prints_both_servers_and_the_ratios_against_the_targets():
     assert "**4.00x** (target <= 1.5x)" in text and "**0.25x** (target >= 0.35x)" in text
     assert "1-min load average 1.0 before, 1.5 after" in text
     assert "shrink 0.0: the network forecasts 2 windows per request" in text
+    assert (
+        "p50 1.00 ms, p95 1.20 ms; with the caches emptied before each request: p50 2.50 ms" in text
+    )
+    assert "(read and check 0.80, forecast 1.20, network 0.60 ms, each alone)" in text
 
 
 def test_the_report_says_how_much_network_work_a_request_of_the_model_costs(trained_run):
