@@ -62,9 +62,10 @@ def check_stamp_spacing(
     if len(stamps) < 2:
         return
     step = _step_ns(interval)
-    if _plainly_regular(np.diff(stamps), step):
+    whole_gaps = np.diff(stamps)  # [N-1] int64 ns
+    if _plainly_regular(whole_gaps, step):
         return
-    gaps = np.diff(stamps).astype(np.float64)  # [N-1]; a float median is 10x an int one here
+    gaps = whole_gaps.astype(np.float64)  # a float median is 10x an int one here
     name = bar_name(interval)
     typical = float(np.median(gaps))
     if not SHORTEST * step <= typical <= TYPICAL_MAX * step:

@@ -35,6 +35,7 @@ import numpy as np
 import psutil
 import torch
 
+from stockcast.data.bars import Bars
 from stockcast.errors import StockcastError
 from stockcast.model.forecaster import Forecaster, network_returns
 from stockcast.ops.layout import LOAD_ROWS, MODEL_NAME, ProjectLayout
@@ -79,11 +80,11 @@ def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> tuple[dict[str, l
             archive.extractall(unpacked)
         forecaster = Forecaster.load(unpacked)
     body = csv.read_bytes()
-    model = served_model(forecaster, body)
     elsewhere = np.ones(8 * 2**20)  # 64 MB, several times any last-level cache here
     fields = [({"body": body}, "text/csv")]
     table = parse_request(forecaster, *fields[0])
     windows = forecaster.network_windows(table.bars)
+    model = served_model(forecaster, table.bars)
     steps = {
         "hot": lambda: answer_batch(forecaster, fields),
         "cold": lambda: answer_batch(forecaster, fields),
@@ -107,16 +108,14 @@ def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> tuple[dict[str, l
     return timings, model
 
 
-def served_model(forecaster: Forecaster, body: bytes) -> dict:
-    """The model's settings that decide a request's cost. With shrink 0 the served forecast is
-    naive and the network runs on each upload's two latest windows only; with shrink > 0 the
-    upload's self-calibration needs the network's forecast for every scored day as well."""
-    table = parse_request(forecaster, {"body": body}, "text/csv")
-    windows = len(forecaster.network_windows(table.bars))
+def served_model(forecaster: Forecaster, bars: Bars) -> dict:
+    """The model's settings that decide what a request of `bars` costs. With shrink 0 the served
+    forecast is naive and the network runs on each upload's two latest windows only; with shrink
+    > 0 the upload's self-calibration needs the network's forecast for every scored day as well."""
     return {
         "trained_on": forecaster.info.get("trained_on"),
         "shrink": forecaster.calibration.shrink,
-        "network_windows_per_request": windows,
+        "network_windows_per_request": len(forecaster.network_windows(bars)),
     }
 
 

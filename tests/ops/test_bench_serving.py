@@ -8,6 +8,7 @@ from stockcast.model.calibration import Calibration
 from stockcast.model.forecaster import Forecaster
 from stockcast.ops.bench_serving import CONCURRENCY, compare, markdown, served_model, summarize
 from stockcast.ops.layout import LOAD_ROWS, ProjectLayout
+from stockcast.serving.service import parse_request
 
 
 def level(concurrency: int, rps: float, p50: float, cpu: float, errors: int = 0) -> dict:
@@ -87,12 +88,13 @@ def test_the_report_says_how_much_network_work_a_request_of_the_model_costs(trai
     it to calibrate the band; a naive-served one (shrink 0) runs the latest two windows only."""
     trained = Forecaster.load(trained_run / "artifact")
     body = ProjectLayout.find().sample_upload(LOAD_ROWS)
+    bars = parse_request(trained, {"body": body}, "text/csv").bars
 
     def with_shrink(shrink: float) -> Forecaster:
         calibration = Calibration.from_dict({**trained.calibration.to_dict(), "shrink": shrink})
         return Forecaster(trained.net, trained.scaler, calibration, trained.window)
 
-    assert served_model(with_shrink(0.0), body)["network_windows_per_request"] == 2
+    assert served_model(with_shrink(0.0), bars)["network_windows_per_request"] == 2
     # 250 rows: 249 feature rows, the first 29 of them only fill the first window
     scored_and_latest = LOAD_ROWS - trained.window
-    assert served_model(with_shrink(0.5), body)["network_windows_per_request"] == scored_and_latest
+    assert served_model(with_shrink(0.5), bars)["network_windows_per_request"] == scored_and_latest
