@@ -4,7 +4,7 @@ Why: a served request touches its table a dozen times (features, closes, the las
 spacing), and each pandas column access or Series costs microseconds that add up to a large share
 of a request's CPU time (issue 12). The validator returns a DataFrame, for training and for people;
 `Bars.from_frame` turns it into these arrays once, and the serving fast path (a plain CSV read by
-pyarrow) builds them directly, so both reach the forecaster's one code path as the same arrays.
+NumPy's C reader) builds them directly, so both reach the forecaster's one code path as the same arrays.
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from datetime import tzinfo
 import numpy as np
 import pandas as pd
 
+from stockcast.data.intervals import bar_time_text
+
 OHLCV = ("Open", "High", "Low", "Close", "Volume")
 CLOSE = OHLCV.index("Close")
+DAY_NS = 86_400 * 10**9
 
 
 @dataclass(frozen=True)
@@ -48,3 +51,17 @@ class Bars:
     def timestamp(self, row: int) -> pd.Timestamp:
         """Row `row`'s date, in the table's time zone."""
         return pd.Timestamp(int(self.stamps[row]), tz=self.tz)
+
+    def day(self, row: int) -> np.datetime64:
+        """Row `row`'s calendar day (datetime64[D]), by its own wall clock when time-zone-aware."""
+        if self.tz is None:
+            return np.datetime64(int(self.stamps[row]) // DAY_NS, "D")
+        return np.datetime64(self.timestamp(row).tz_localize(None).date(), "D")
+
+    def time_text(self, row: int) -> str:
+        """Row `row`'s time as `bar_time_text` writes it; a naive midnight, a plain daily bar,
+        without building a Timestamp (a served request writes two)."""
+        stamp = int(self.stamps[row])
+        if self.tz is None and stamp % DAY_NS == 0:
+            return str(np.datetime64(stamp // DAY_NS, "D"))
+        return bar_time_text(self.timestamp(row))

@@ -47,6 +47,12 @@ def trading_sessions(name: str) -> np.ndarray:
     return exchange_calendar(name).sessions.to_numpy(dtype="datetime64[ns]")
 
 
+@cache
+def session_days(name: str) -> np.ndarray:
+    """`trading_sessions` as calendar days, datetime64[D] [S]: what forecasts are dated with."""
+    return trading_sessions(name).astype("datetime64[D]")
+
+
 def next_sessions(name: str, after: pd.Timestamp, count: int) -> list[pd.Timestamp]:
     """The `count` sessions of calendar `name` that follow the date of `after`.
 
@@ -56,15 +62,27 @@ def next_sessions(name: str, after: pd.Timestamp, count: int) -> list[pd.Timesta
     Raises:
         DataValidationError: `after` is outside the calendar's range, so its sessions are unknown.
     """
-    sessions = trading_sessions(name)
     stamp = pd.Timestamp(after)
-    day = (stamp.tz_localize(None) if stamp.tz is not None else stamp).normalize()
-    first = int(np.searchsorted(sessions, day.to_datetime64(), side="right"))
+    day = (stamp.tz_localize(None) if stamp.tz is not None else stamp).to_datetime64()
+    return [
+        pd.Timestamp(day) for day in next_session_days(name, day.astype("datetime64[D]"), count)
+    ]
+
+
+def next_session_days(name: str, day: np.datetime64, count: int) -> np.ndarray:
+    """The `count` sessions of calendar `name` after calendar day `day` (datetime64[D]), as
+    datetime64[D] [count]: one binary search, what a served request pays (no Timestamp).
+
+    Raises:
+        DataValidationError: `day` is outside the calendar's range, so its sessions are unknown.
+    """
+    sessions = session_days(name)
+    first = int(sessions.searchsorted(day, side="right"))
     if first == 0 or first + count > len(sessions):
-        known = "{}..{}".format(*pd.DatetimeIndex(sessions[[0, -1]]).strftime("%Y-%m-%d"))
+        known = "{}..{}".format(*sessions[[0, -1]])
         raise DataValidationError(
-            f"the data end on {day:%Y-%m-%d}, outside the {name} trading calendar ({known}), "
+            f"the data end on {day}, outside the {name} trading calendar ({known}), "
             f"so the next {count} session(s) cannot be dated; send rows that end within it",
             "outside_calendar",
         )
-    return [pd.Timestamp(day) for day in sessions[first : first + count]]  # no Index: 8x faster
+    return sessions[first : first + count]

@@ -36,16 +36,19 @@ def compute_features(frame: pd.DataFrame) -> np.ndarray:
 def bar_features(ohlcv: np.ndarray) -> np.ndarray:
     """The feature matrix [N-1, F] of validated bars [N, 5] (Open, High, Low, Close, Volume):
     the one implementation, which the frame path and the serving path both call."""
-    o, h, lo, c, v = np.ascontiguousarray(ohlcv.T)  # each [N], contiguous as NumPy likes
-    log_v = np.log1p(v)
-    columns = (
-        np.diff(np.log(c)),
-        np.log(o[1:]) - np.log(c[:-1]),
-        np.log(h[1:]) - np.log(lo[1:]),
-        np.log(c[1:]) - np.log(o[1:]),
-        np.diff(log_v),
-    )
-    return np.stack(columns, axis=1)  # [N-1, F]
+    columns = np.ascontiguousarray(ohlcv.T)  # [5, N], each row contiguous as NumPy likes
+    o, h, lo, c = np.log(columns[:4])  # one call for the four prices' logs, each [N]
+    log_v = np.log1p(columns[4])
+    return np.stack(
+        (
+            c[1:] - c[:-1],
+            o[1:] - c[:-1],
+            h[1:] - lo[1:],
+            c[1:] - o[1:],
+            log_v[1:] - log_v[:-1],
+        ),
+        axis=1,
+    )  # [N-1, F]
 
 
 def anchor_closes(frame: pd.DataFrame) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -50,13 +51,19 @@ class DriftReference:
             return None
         volatility = float(returns[-self.window :].std())
         last = float(returns[-1])
+        volatility_levels, return_levels = self._tables
         return {
             "window": self.window,
             "volatility": volatility,
-            "volatility_percentile": percentile(volatility, self.volatility),
+            "volatility_percentile": percentile(volatility, volatility_levels),
             "last_return": last,
-            "return_percentile": percentile(last, self.returns),
+            "return_percentile": percentile(last, return_levels),
         }
+
+    @cached_property
+    def _tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """The two quantile tables as arrays, built once (every request reads them)."""
+        return np.asarray(self.volatility), np.asarray(self.returns)
 
     def to_dict(self) -> dict:
         return {"window": self.window, "volatility": self.volatility, "returns": self.returns}
@@ -66,7 +73,7 @@ class DriftReference:
         return cls(int(data["window"]), tuple(data["volatility"]), tuple(data["returns"]))
 
 
-def percentile(value: float, quantiles: tuple[float, ...]) -> float:
+def percentile(value: float, quantiles: Sequence[float] | np.ndarray) -> float:
     """The share of the reference below `value`, read off its quantile table: 0 below the
     smallest, 1 above the largest, linear in between."""
     return float(np.interp(value, quantiles, LEVELS))

@@ -18,7 +18,12 @@ import pandas as pd
 import torch
 
 from stockcast.data.bars import Bars
-from stockcast.data.calendars import DEFAULT_CALENDAR, next_sessions, trading_sessions
+from stockcast.data.calendars import (
+    DEFAULT_CALENDAR,
+    next_session_days,
+    next_sessions,
+    trading_sessions,
+)
 from stockcast.data.features import FEATURE_NAMES, RETURN_FEATURE, bar_features
 from stockcast.data.intervals import DAILY, bar_step, bar_time_text
 from stockcast.data.spacing import check_bar_spacing, check_stamp_spacing
@@ -106,7 +111,18 @@ class Forecaster:
     def check_bars(self, bars: Bars) -> None:
         """`check_dates` for validated bars."""
         check_stamp_spacing(bars.stamps, bars.tz, self.interval)
-        future_dates(bars.timestamp(-1), self.interval, self.horizon, self.calendar)
+        self._future_texts(bars)
+
+    def _future_texts(self, bars: Bars) -> list[str]:
+        """The next H bar times after the last of `bars`, as the response writes them
+        (`future_dates`, with daily sessions found without a Timestamp)."""
+        if self.interval == DAILY:
+            days = next_session_days(self.calendar, bars.day(-1), self.horizon)
+            return [str(day) for day in days]
+        last = bars.timestamp(-1)
+        return [
+            bar_time_text(t) for t in future_dates(last, self.interval, self.horizon, self.calendar)
+        ]
 
     def forecast_windows(self, windows: np.ndarray) -> WindowForecast:
         """One vectorised forward pass over raw (unscaled) windows [n, W, F], with the stored
@@ -168,38 +184,36 @@ class Forecaster:
         wanted = self.calibration.self_rows + horizon if self.calibration.self_rows else 0
         scored = max(0, min(wanted, rows - window + 1 - horizon))
         first = min(rows - 2, rows - horizon - scored)  # anchor (feature row) of the first window
-        windows = sliding_windows(
-            torch.from_numpy(features[first - window + 1 :]), window
-        ).numpy()  # [rows - first, W, F]
+        history = features[first - window + 1 :]  # the rows the windows read
+        windows = sliding_windows(torch.from_numpy(history), window).numpy()  # [rows - first, W, F]
         returns = np.concatenate([np.cumsum(features[first + 1 :, RETURN_FEATURE]), [np.nan]])
         base = np.concatenate([[0.0], returns[:-1]])
         # realised cumulative log return of each scored window's steps: [scored, H]
         ends = np.arange(scored)[:, None] + np.arange(horizon)[None, :]  # [scored, H]
         realised = returns[ends] - base[:scored, None]
-        sigma = self.calibration.volatility(windows)
+        sigma = self.calibration.rolling_volatility(history, window)  # = volatility(windows)
         drift = self.drift.describe(features[:, RETURN_FEATURE]) if self.drift else None
         return _Upload(windows, realised, sigma, bars.close[-2:], drift)
 
     def _answer(self, bars: Bars, upload: _Upload, raw: np.ndarray) -> dict:
         cal = self.calibration
         scored = len(upload.realised)
-        if cal.shrink > 0:
-            served_scored = cal.shrink * raw[:scored]
-        else:
-            served_scored = np.zeros_like(upload.realised)
+        # the served forecast's errors on the scored days (a naive forecast's are the returns)
+        errors = upload.realised - cal.shrink * raw[:scored] if cal.shrink > 0 else upload.realised
         spread = horizon_scale(upload.sigma, self.horizon)  # [windows, H]
-        scores = np.abs(upload.realised - served_scored) / spread[:scored]
+        scores = np.abs(errors) / spread[:scored]
         latest = scores[-cal.self_rows :] if cal.self_rows else scores
         quantiles, used = cal.blended_quantiles(latest)
         # the backtest window's band must not know its own outcome: leave out the scores whose
         # targets reach the last row; it is then what the day before's upload was answered
         known = scores[: max(scored - self.horizon, 0)]
         earlier, _ = cal.blended_quantiles(known[-cal.self_rows :] if cal.self_rows else known)
-        half = spread[-2:] * np.stack([earlier, quantiles])  # [2, H] backtest window, latest
+        half = spread[-2:] * np.array([earlier, quantiles])  # [2, H] backtest window, latest
         forecast = WindowForecast(raw[-2:], cal.shrink * raw[-2:], half)
         point, lower, upper = forecast.closes(upload.last_close)
         stored = np.asarray(cal.quantiles)
-        recent = float(np.mean(latest[:, 0] <= stored[0])) if len(latest) else None
+        covered = np.count_nonzero(latest[:, 0] <= stored[0])
+        recent = covered / len(latest) if len(latest) else None
         answer = self._response(bars, point, lower, upper, upload.drift)
         answer["calibration"] = {
             "band": "self-calibrated on the upload" if used else "stored with the model",
@@ -220,25 +234,24 @@ class Forecaster:
         drift: dict | None,
     ) -> dict:
         """One answer from the [2, H] closes of the backtest window (row 0) and the latest (row 1)."""
-        last = bars.timestamp(-1)
+        last = bars.time_text(-1)
         actual = float(bars.close[-1])
         predicted_last = float(point[0, 0])
         band_last = (float(lower[0, 0]), float(upper[0, 0]))
-        future = future_dates(last, self.interval, self.horizon, self.calendar)
         return {
-            "last_date": bar_time_text(last),
+            "last_date": last,
             "last_close": actual,
             "forecast": [
                 {
-                    "date": bar_time_text(day),
+                    "date": day,
                     "close": float(point[1, k]),
                     "lower": float(lower[1, k]),
                     "upper": float(upper[1, k]),
                 }
-                for k, day in enumerate(future)
+                for k, day in enumerate(self._future_texts(bars))
             ],
             "backtest": {
-                "date": bar_time_text(last),
+                "date": last,
                 "predicted_close": predicted_last,
                 "actual_close": actual,
                 "abs_error": abs(predicted_last - actual),
@@ -300,12 +313,10 @@ class Forecaster:
         )
 
 
-@torch.no_grad()
 def network_returns(net: LSTMNet, scaler: Standardizer, windows: np.ndarray) -> np.ndarray:
     """The network's cumulative log-return forecasts [n, H] for raw windows [n, W, F]."""
-    net.eval()
-    scaled = torch.from_numpy(scaler.transform(windows)).float()  # [n, W, F]
-    return net(scaled).double().numpy() * scaler.target_scale  # [n, H]
+    scaled = torch.from_numpy(scaler.transform(windows).astype(np.float32))  # [n, W, F]
+    return net.predict(scaled).double().numpy() * scaler.target_scale  # [n, H]
 
 
 def future_dates(

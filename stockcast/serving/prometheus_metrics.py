@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import gc
 import os
+import socket
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import psutil
+from ts.metrics.caching_metric import logger as TORCHSERVE_METRICS_LOG
 from ts.metrics.metric_type_enum import MetricTypes
 
 from stockcast.serving.service import Outcome
@@ -64,55 +66,104 @@ DECLARED: dict[str, MetricTypes] = {
 GAUGE_INTERVAL_S = 1.0
 
 
+class MetricLine:
+    """The stdout line TorchServe's `CachingMetric.add_or_update` writes for one value of a
+    metric, with everything but the value and the second prepared once.
+
+    Why not call `add_or_update`: per value it builds a `Dimension` object per label, asks the
+    kernel for the host name and makes a logging record of its own, about 12 us, and a forecast
+    records seven values (issue 12). The text is TorchServe's protocol with its frontend, which
+    parses it back; tests/serving/test_handler_metrics.py pins these lines to the ones
+    `add_or_update` writes.
+    """
+
+    def __init__(self, metric: Any, dimension_values: Sequence[str], hostname: str) -> None:
+        if len(dimension_values) != len(metric.dimension_names):
+            raise ValueError(
+                f"{metric.metric_name}: dimension values {list(dimension_values)} do not match "
+                f"the declared dimensions {metric.dimension_names}"
+            )
+        dimensions = ",".join(
+            f"{name}:{value}"
+            for name, value in zip(metric.dimension_names, dimension_values, strict=True)
+        )
+        self._head = f"[METRICS]{metric.metric_name}.{metric.unit}:"
+        self._tail = f"|#{dimensions}|#type:{metric.metric_type.name}|#hostname:{hostname},"
+        self._counter = metric.metric_type == MetricTypes.COUNTER
+
+    def format(self, value: float, second: int) -> str:
+        """The line for `value` at Unix time `second`; a counter refuses a negative value."""
+        if self._counter and value < 0:
+            raise ValueError(f"{self._head} a counter cannot decrease (got {value})")
+        return f"{self._head}{value}{self._tail}{second}"
+
+
 class HandlerMetrics:
-    """Records one handled batch, and the worker's own health, into TorchServe's metric cache."""
+    """Records one handled batch, and the worker's own health, as TorchServe metric lines.
+
+    A batch's lines are written in one logging record (one write to the worker's stdout, which
+    TorchServe's frontend reads line by line), through the logger TorchServe's own metrics use.
+    """
 
     def __init__(self, cache: Any, model_name: str, version: str, band_level: float) -> None:
-        self._metrics = {name: cache.get_metric(name, kind) for name, kind in DECLARED.items()}
+        self._declared = {name: cache.get_metric(name, kind) for name, kind in DECLARED.items()}
         self._model = [model_name, version]
+        self._hostname = socket.gethostname()
+        self._lines: dict[tuple[str, ...], MetricLine] = {}
         self._band_level = band_level
         self._pid = str(os.getpid())
         self._process = psutil.Process()
         self._last_health = float("-inf")
         self._last_error = float("-inf")
+        self._pending: list[str] = []
 
     def record_batch(self, outcomes: Sequence[Outcome], seconds: float) -> None:
         """One batch: its handler time, its forecasts (their backtest error, whether the band
         held, how unusual the upload is), its rejections by reason."""
-        self._emit(INFERENCE_DURATION, seconds)
+        self._add(INFERENCE_DURATION, seconds)
         forecasts = [outcome.forecast for outcome in outcomes if outcome.forecast is not None]
         if forecasts:
-            self._emit(PREDICTIONS, len(forecasts))
+            self._add(PREDICTIONS, len(forecasts))
             for forecast in forecasts:
-                self._emit(BACKTEST_ERROR_HIST, forecast["backtest"]["abs_error"])
+                self._add(BACKTEST_ERROR_HIST, forecast["backtest"]["abs_error"])
                 drift = forecast.get("drift")
                 if drift:
-                    self._emit(VOLATILITY_PERCENTILE, drift["volatility_percentile"])
-                    self._emit(RETURN_PERCENTILE, drift["return_percentile"])
-            self._emit(BACKTEST_SCORED, len(forecasts))
+                    self._add(VOLATILITY_PERCENTILE, drift["volatility_percentile"])
+                    self._add(RETURN_PERCENTILE, drift["return_percentile"])
+            self._add(BACKTEST_SCORED, len(forecasts))
             # added even when 0, so the ratio exists from the first forecast on
-            self._emit(BACKTEST_COVERED, sum(f["backtest"]["covered"] for f in forecasts))
+            self._add(BACKTEST_COVERED, sum(f["backtest"]["covered"] for f in forecasts))
             now = time.monotonic()
             if now - self._last_error >= GAUGE_INTERVAL_S:
                 self._last_error = now
-                self._emit(BACKTEST_ERROR, forecasts[-1]["backtest"]["abs_error"])
+                self._add(BACKTEST_ERROR, forecasts[-1]["backtest"]["abs_error"])
         for outcome in outcomes:
             if outcome.rejection is not None:
-                self._emit(REJECTED, 1, outcome.rejection.reason)
+                self._add(REJECTED, 1, outcome.rejection.reason)
         self.record_worker_health()
 
     def record_worker_health(self, force: bool = False) -> None:
         """CPU seconds, resident memory and GC collections of this worker process, and the
         band's nominal coverage (a constant of the archive, there from the worker's start)."""
         now = time.monotonic()
-        if not force and now - self._last_health < GAUGE_INTERVAL_S:
-            return
-        self._last_health = now
-        self._emit(BAND_LEVEL, self._band_level)
-        cpu = self._process.cpu_times()
-        self._emit(WORKER_CPU, cpu.user + cpu.system, self._pid)
-        self._emit(WORKER_RSS, self._process.memory_info().rss, self._pid)
-        self._emit(WORKER_GC, sum(stats["collections"] for stats in gc.get_stats()), self._pid)
+        if force or now - self._last_health >= GAUGE_INTERVAL_S:
+            self._last_health = now
+            self._add(BAND_LEVEL, self._band_level)
+            cpu = self._process.cpu_times()
+            self._add(WORKER_CPU, cpu.user + cpu.system, self._pid)
+            self._add(WORKER_RSS, self._process.memory_info().rss, self._pid)
+            self._add(WORKER_GC, sum(stats["collections"] for stats in gc.get_stats()), self._pid)
+        self._flush()
 
-    def _emit(self, name: str, value: float, *extra_dimensions: str) -> None:
-        self._metrics[name].add_or_update(value, [*extra_dimensions, *self._model])
+    def _add(self, name: str, value: float, *extra_dimensions: str) -> None:
+        key = (name, *extra_dimensions)
+        line = self._lines.get(key)
+        if line is None:
+            dimensions = [*extra_dimensions, *self._model]
+            line = self._lines[key] = MetricLine(self._declared[name], dimensions, self._hostname)
+        self._pending.append(line.format(value, int(time.time())))
+
+    def _flush(self) -> None:
+        if self._pending:
+            TORCHSERVE_METRICS_LOG.info("\n".join(self._pending))
+            self._pending.clear()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import socket
+import time
 from pathlib import Path
 
 import pytest
 from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
+from ts.metrics.metric_type_enum import MetricTypes
 
-from stockcast.serving.prometheus_metrics import DECLARED, HandlerMetrics
+from stockcast.serving.prometheus_metrics import DECLARED, REJECTED, HandlerMetrics, MetricLine
 from stockcast.serving.service import Outcome, RequestRejected
 
 METRICS_YAML = Path(__file__).resolve().parents[2] / "serving" / "metrics.yaml"
@@ -38,10 +41,33 @@ def test_a_batch_emits_every_metric_without_dimension_errors(cache, caplog):
     ]
     with caplog.at_level(logging.INFO, logger="ts.metrics"):
         HandlerMetrics(cache, "stockcast", "20130301.ab12", 0.8).record_batch(outcomes, 0.004)
-    lines = [record.getMessage() for record in caplog.records]
+    lines = [line for record in caplog.records for line in record.getMessage().splitlines()]
+    assert len(caplog.records) == 1  # one write for the whole batch
     assert not [line for line in lines if "Failed" in line]
     emitted = {line.removeprefix("[METRICS]").split(".", 1)[0] for line in lines}
     assert emitted == set(DECLARED)
     assert any("reason:empty_body" in line for line in lines)
     # every metric names the version that produced it
     assert all("version:20130301.ab12" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("value", [0, 3, 0.004, 1.5e-07, 123456.789])
+def test_each_line_is_the_one_torchserve_writes_for_the_same_value(cache, caplog, value):
+    """`MetricLine` prepares TorchServe's own metric line: the frontend must parse it the same."""
+    metric = cache.get_metric(REJECTED, MetricTypes.COUNTER)
+    dimensions = ["empty_body", "stockcast", "20130301.ab12"]
+    line = MetricLine(metric, dimensions, socket.gethostname())
+    with caplog.at_level(logging.INFO, logger="ts.metrics"):
+        before = int(time.time())
+        metric.add_or_update(value, dimensions)
+        after = int(time.time())
+    [theirs] = [record.getMessage() for record in caplog.records]
+    assert theirs in {line.format(value, before), line.format(value, after)}
+
+
+def test_a_line_refuses_dimensions_unlike_the_declared_ones_and_a_counter_going_down(cache):
+    metric = cache.get_metric(REJECTED, MetricTypes.COUNTER)
+    with pytest.raises(ValueError, match="do not match the declared dimensions"):
+        MetricLine(metric, ["stockcast", "1.0"], "host")
+    with pytest.raises(ValueError, match="cannot decrease"):
+        MetricLine(metric, ["empty_body", "stockcast", "1.0"], "host").format(-1, 0)
