@@ -7,7 +7,9 @@ import time
 import pandas as pd
 import pytest
 
-from stockcast.data.calendars import next_sessions, trading_sessions
+import numpy as np
+
+from stockcast.data.calendars import next_session_days, next_sessions, trading_sessions
 from stockcast.errors import DataValidationError
 
 
@@ -65,3 +67,17 @@ def test_the_calendar_is_built_once_and_dating_a_forecast_costs_microseconds():
     for _ in range(calls):
         next_sessions("XNYS", pd.Timestamp("2018-12-31"), 5)
     assert (time.perf_counter() - started) / calls < 1e-3  # measured: about 35 us
+
+
+def test_the_served_path_dates_sessions_as_days_the_same_way():
+    for last in ("2018-12-21", "2018-12-31", "2001-09-10", "2013-03-01"):
+        days = next_session_days("XNYS", np.datetime64(last, "D"), 5)
+        assert [pd.Timestamp(day) for day in days] == next_sessions("XNYS", pd.Timestamp(last), 5)
+
+
+def test_the_served_path_refuses_a_day_outside_the_calendar_in_the_same_words():
+    with pytest.raises(DataValidationError) as served:
+        next_session_days("XNYS", np.datetime64("2300-01-02", "D"), 1)
+    with pytest.raises(DataValidationError) as reference:
+        next_sessions("XNYS", pd.Timestamp("2300-01-02"), 1)
+    assert str(served.value) == str(reference.value)

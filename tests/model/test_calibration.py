@@ -6,9 +6,12 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
+from stockcast.data.windows import sliding_windows
 from stockcast.errors import StockcastError
 from stockcast.model.calibration import (
+    Calibration,
     CalibrationError,
     conformal_quantile,
     fit_calibration,
@@ -82,3 +85,21 @@ def test_calibration_on_enough_rows_gives_a_shrink_on_the_grid_and_finite_bands(
     calibration = fit_calibration(*calibration_rows(300, horizon=5), level=0.8)
     assert 0.0 <= calibration.shrink <= 1.0
     assert len(calibration.quantiles) == 5 and all(map(math.isfinite, calibration.quantiles))
+
+
+@pytest.mark.parametrize("estimator", ["close", "ohlc"])
+@pytest.mark.parametrize("vol_lambda", [1.0, 0.94])
+def test_rolling_volatility_is_the_windows_volatility_bit_for_bit(estimator, vol_lambda):
+    """The served path's per-row shortcut gives training's numbers exactly."""
+    features = np.random.default_rng(3).normal(0, 0.02, (260, 5))  # [M, F]
+    calibration = Calibration(0.0, 0.8, (1.2,), vol_lambda, 250, 20, estimator)
+    windows = sliding_windows(torch.from_numpy(features), 30).numpy()  # [231, 30, F]
+    rolling = calibration.rolling_volatility(features, 30)
+    assert rolling.shape == (231,)
+    np.testing.assert_array_equal(rolling, calibration.volatility(windows))
+
+
+def test_the_conformal_quantile_is_the_ranked_score():
+    scores = np.random.default_rng(4).exponential(size=219)
+    rank = math.ceil(220 * 0.8)
+    assert conformal_quantile(scores, 0.8) == np.sort(scores)[rank - 1]

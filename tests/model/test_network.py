@@ -36,3 +36,16 @@ def test_overfits_one_batch():
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.02 * first
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("batch", [1, 2, 9])
+def test_predict_is_the_eval_forward_pass_bit_for_bit(layers, batch):
+    torch.manual_seed(layers * 10 + batch)
+    net = LSTMNet(hidden_size=16, num_layers=layers, dropout=0.3, horizon=3).train()
+    x = torch.randn(batch, 30, 5)
+    predicted = net.predict(x)  # in train mode: predict never applies dropout
+    net.eval()
+    with torch.no_grad():
+        assert torch.equal(predicted, net(x))
+    assert not predicted.requires_grad
