@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
-
-import numpy as np
 
 from stockcast.data.calendars import next_session_days, next_sessions, trading_sessions
 from stockcast.errors import DataValidationError
