@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import cache, cached_property
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -15,6 +16,7 @@ from stockcast.data.features import FEATURE_NAMES, RETURN_FEATURE
 from stockcast.errors import StockcastError
 
 SHRINK_GRID = np.linspace(0.0, 1.0, 21)
+_GAP, _RANGE, _BODY = (FEATURE_NAMES.index(name) for name in ("gap", "range", "body"))
 # an upload's own quantile is used from this many scored days on (below, the stored one):
 # fewer cannot place an 80% conformal rank (ceil((n + 1) * 0.8) <= n needs n >= 4) with any
 # precision
@@ -86,12 +88,19 @@ class Calibration:
 
         Fewer than MIN_SELF_ROWS scores (or self-calibration off) keep the stored quantiles.
         """
-        stored = np.asarray(self.quantiles)
+        stored = self.stored_quantiles
         n = len(scores)
         if self.self_rows == 0 or n < MIN_SELF_ROWS:
             return stored, 0
         own = np.array([conformal_quantile(scores[:, k], self.level) for k in range(len(stored))])
         return (n * own + self.prior_rows * stored) / (n + self.prior_rows), n
+
+    @cached_property
+    def stored_quantiles(self) -> np.ndarray:
+        """`quantiles` as an array [H] (read-only), built once: every served request reads it."""
+        stored = np.array(self.quantiles, dtype=np.float64)
+        stored.flags.writeable = False
+        return stored
 
 
 def window_volatility(
@@ -113,9 +122,7 @@ def daily_variance(features: np.ndarray, estimator: str = "close") -> np.ndarray
     if estimator == "close":
         return features[..., RETURN_FEATURE] ** 2
     if estimator == "ohlc":
-        gap, spread, body = (
-            features[..., FEATURE_NAMES.index(f)] for f in ("gap", "range", "body")
-        )
+        gap, spread, body = features[..., _GAP], features[..., _RANGE], features[..., _BODY]
         return gap**2 + 0.5 * spread**2 - (2 * math.log(2) - 1) * body**2
     raise ValueError(f"unknown volatility estimator {estimator!r}: use 'close' or 'ohlc'")
 
@@ -123,13 +130,29 @@ def daily_variance(features: np.ndarray, estimator: str = "close") -> np.ndarray
 def ewma_volatility(daily: np.ndarray, vol_lambda: float) -> np.ndarray:
     """[n, W] daily variances, oldest first -> [n]: the root of their `vol_lambda`-weighted mean
     (weights vol_lambda^age, the newest 1), floored at 1e-6."""
-    weights = vol_lambda ** np.arange(daily.shape[1] - 1, -1, -1)  # [W], newest 1
-    return np.maximum(np.sqrt(np.maximum(daily @ weights / weights.sum(), 0.0)), 1e-6)
+    weights, total = _ewma_weights(vol_lambda, daily.shape[1])
+    return np.maximum(np.sqrt(np.maximum(daily @ weights / total, 0.0)), 1e-6)
+
+
+@cache
+def _ewma_weights(vol_lambda: float, window: int) -> tuple[np.ndarray, float]:
+    """The EWMA weights [W] (oldest first, the newest 1) and their sum, built once per setting."""
+    weights = vol_lambda ** np.arange(window - 1, -1, -1)
+    weights.flags.writeable = False
+    return weights, weights.sum()
 
 
 def horizon_scale(sigma: np.ndarray, horizon: int) -> np.ndarray:
     """Random-walk spread of a k-step return: sigma * sqrt(k). [n] -> [n, H]."""
-    return sigma[:, None] * np.sqrt(np.arange(1, horizon + 1))[None, :]
+    return sigma[:, None] * _root_steps(horizon)[None, :]
+
+
+@cache
+def _root_steps(horizon: int) -> np.ndarray:
+    """sqrt(1..H) [H] (read-only), built once per horizon."""
+    steps = np.sqrt(np.arange(1, horizon + 1))
+    steps.flags.writeable = False
+    return steps
 
 
 class CalibrationError(StockcastError, ValueError):

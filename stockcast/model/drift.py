@@ -10,6 +10,7 @@ forecast and band deserve less trust. Plain numbers in forecaster.json, no pickl
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -49,7 +50,9 @@ class DriftReference:
         the upload holds fewer than `window` returns."""
         if len(returns) < self.window:
             return None
-        volatility = float(returns[-self.window :].std())
+        recent = returns[-self.window :]
+        deviation = recent - recent.mean()  # np.std's own steps, without its wrapper's overhead
+        volatility = math.sqrt((deviation * deviation).sum() / self.window)
         last = float(returns[-1])
         volatility_levels, return_levels = self._tables
         return {

@@ -211,7 +211,7 @@ class Forecaster:
         half = spread[-2:] * np.array([earlier, quantiles])  # [2, H] backtest window, latest
         forecast = WindowForecast(raw[-2:], cal.shrink * raw[-2:], half)
         point, lower, upper = forecast.closes(upload.last_close)
-        stored = np.asarray(cal.quantiles)
+        stored = cal.stored_quantiles
         covered = np.count_nonzero(latest[:, 0] <= stored[0])
         recent = covered / len(latest) if len(latest) else None
         answer = self._response(bars, point, lower, upper, upload.drift)
