@@ -163,6 +163,15 @@ class Forecaster:
             answers.append(self._answer(bars, upload, own_raw))
         return answers
 
+    @property
+    def rows_read(self) -> int:
+        """How many of an upload's last bars the forecast computes on: the windows of its scored
+        days (`calibration.self_rows` and H more), of the backtest and of the latest forecast,
+        and the drift window's returns. Older rows are validated, never computed on."""
+        wanted = self.calibration.self_rows + self.horizon if self.calibration.self_rows else 0
+        drift = self.drift.window + 1 if self.drift else 0
+        return max(max(2, self.horizon + wanted) + self.window, drift)
+
     def network_windows(self, bars: Bars) -> np.ndarray:
         """The raw windows [n, W, F] of validated `bars` that `predict_bars` runs the network on:
         what a request costs in forward passes."""
@@ -177,7 +186,7 @@ class Forecaster:
     def _upload(self, bars: Bars) -> _Upload:
         """The windows of one upload: its scored days' (oldest first), then the backtest one and
         the latest; with the realised log returns and volatility of each."""
-        features = bar_features(bars.ohlcv)  # [M, F]
+        features = bar_features(bars.ohlcv[-self.rows_read :])  # [M, F] the rows computed on
         rows, horizon, window = len(features), self.horizon, self.window
         # `self_rows` scored days for the latest band, and H more before them, so the backtest
         # window's band can take the same number from the days it knew

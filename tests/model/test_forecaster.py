@@ -75,6 +75,34 @@ def test_batch_of_frames_equals_one_by_one(forecaster):
     )
 
 
+@pytest.mark.parametrize(
+    "calibration",
+    [
+        {},
+        {"shrink": 0.35},  # the scored windows go through the network too
+        {"self_rows": 0},  # the stored band: only the last two windows matter
+        {"self_rows": 40, "vol_estimator": "close"},
+    ],
+)
+def test_only_the_last_rows_read_shape_a_forecast(forecaster, calibration):
+    """Older rows are validated but never computed on: the whole file's answer is its tail's."""
+    forecaster = replace_calibration(forecaster, **calibration)
+    frame = read_ohlcv_csv(SAMPLE)
+    tail = frame.tail(forecaster.rows_read).reset_index(drop=True)
+    assert forecaster.predict(frame) == forecaster.predict(tail)
+    if forecaster.rows_read == forecaster.min_rows:  # no self-calibration: the two windows
+        return
+    shorter = frame.tail(forecaster.rows_read - 1).reset_index(drop=True)
+    assert forecaster.predict(shorter) != forecaster.predict(tail)  # every one of them counts
+
+
+def replace_calibration(forecaster: Forecaster, **changes) -> Forecaster:
+    copy = Forecaster.__new__(Forecaster)
+    copy.__dict__.update(forecaster.__dict__)
+    copy.calibration = replace(forecaster.calibration, **changes)
+    return copy
+
+
 def sample_ending(last_day: str, rows: int = 60) -> pd.DataFrame:
     """The sample's last `rows` bars, re-dated to weekdays ending on `last_day`."""
     frame = read_ohlcv_csv(SAMPLE).tail(rows).reset_index(drop=True)
