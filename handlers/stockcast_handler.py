@@ -62,6 +62,7 @@ class StockcastHandler:
             self.forecaster.calibration.level,
         )
         self.metrics.record_worker_health(force=True)
+        self.metrics.start_flushing()
         # Everything loaded so far (torch, pandas, the calendar, the weights) lives as long as
         # the worker: moved out of the collector's generations, a full collection no longer
         # walks it, which otherwise adds milliseconds to whichever request triggers one.

@@ -56,6 +56,7 @@ def main(model_dir: Path, csv_path: Path) -> None:
     handler = stockcast_handler.StockcastHandler()
     handler.initialize(context)
     replies = handler.handle([{"body": csv_path.read_bytes()}, {"body": b""}], context)
+    handler.metrics.flush()  # what the worker's flushing thread writes within 0.1 s
     print(
         json.dumps(
             {

@@ -39,10 +39,14 @@ def test_a_batch_emits_every_metric_without_dimension_errors(cache, caplog):
         Outcome(forecast=forecast),
         Outcome(rejection=RequestRejected(400, "not a CSV", "empty body", "empty_body")),
     ]
+    metrics = HandlerMetrics(cache, "stockcast", "20130301.ab12", 0.8)
     with caplog.at_level(logging.INFO, logger="ts.metrics"):
-        HandlerMetrics(cache, "stockcast", "20130301.ab12", 0.8).record_batch(outcomes, 0.004)
+        metrics.record_batch(outcomes, 0.004)
+        assert not caplog.records  # nothing is written on the request's time
+        metrics.flush()
+        metrics.flush()  # nothing new: no empty record
     lines = [line for record in caplog.records for line in record.getMessage().splitlines()]
-    assert len(caplog.records) == 1  # one write for the whole batch
+    assert len(caplog.records) == 1  # one write for all
     assert not [line for line in lines if "Failed" in line]
     emitted = {line.removeprefix("[METRICS]").split(".", 1)[0] for line in lines}
     assert emitted == set(DECLARED)
@@ -71,3 +75,25 @@ def test_a_line_refuses_dimensions_unlike_the_declared_ones_and_a_counter_going_
         MetricLine(metric, ["stockcast", "1.0"], "host")
     with pytest.raises(ValueError, match="cannot decrease"):
         MetricLine(metric, ["empty_body", "stockcast", "1.0"], "host").format(-1, 0)
+
+
+def test_the_flushing_thread_writes_what_batches_recorded(cache, caplog):
+    metrics = HandlerMetrics(cache, "stockcast", "1.0", 0.8)
+    rejected = Outcome(rejection=RequestRejected(400, "not a CSV", "empty body", "empty_body"))
+    with caplog.at_level(logging.INFO, logger="ts.metrics"):
+        metrics.start_flushing(interval_s=0.01)
+        for _ in range(5):
+            metrics.record_batch([rejected], 0.001)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(lines_of(caplog, REJECTED)) < 5:
+            time.sleep(0.01)
+    assert len(lines_of(caplog, REJECTED)) == 5
+
+
+def lines_of(caplog, name: str) -> list[str]:
+    return [
+        line
+        for record in caplog.records
+        for line in record.getMessage().splitlines()
+        if line.startswith(f"[METRICS]{name}.")
+    ]
