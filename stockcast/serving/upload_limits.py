@@ -10,7 +10,7 @@ kills the worker and every request of the batch fails. Counting line breaks and 
 linear scan in C, so a refusal here costs milliseconds whatever the body holds.
 
 The limits leave room for any real price history: 10,000 daily bars is 40 years, and the
-forecast itself reads only the last `Forecaster.min_rows` rows.
+forecast itself computes on the last `Forecaster.rows_read` rows only (282 by default).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def shape_problem(body: bytes) -> str | None:
     if lines > MAX_ROWS + 2:  # a header, the rows, and a final line break
         return (
             f"too many rows: the CSV has {lines:,} lines and at most {MAX_ROWS:,} data rows are "
-            "accepted; send the most recent rows (the forecast reads only the last few dozen)"
+            "accepted; send the most recent rows (the forecast reads only the last few hundred)"
         )
     lines_of_commas = body.replace(b"\r", b"\n").translate(_AS_COMMA).split(b"\n")
     widest = max(map(bytes.count, lines_of_commas, repeat(b","))) + 1  # no Python-level loop
