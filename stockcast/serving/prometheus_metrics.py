@@ -1,4 +1,4 @@
-"""The handler's Prometheus metrics, emitted through TorchServe's custom metrics API.
+"""The handler's Prometheus metrics, written as TorchServe's custom metric lines.
 
 Every name here is declared under `model_metrics` in serving/metrics.yaml: in prometheus mode
 TorchServe's frontend drops metrics it was not told about, so `HandlerMetrics` looks each one up
@@ -13,6 +13,7 @@ the same buckets (0.005 .. 0.1 resolve the lower tail, 0.25 / 0.5 / 0.75 / 1 the
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import socket
 import threading
@@ -25,6 +26,8 @@ from ts.metrics.caching_metric import logger as TORCHSERVE_METRICS_LOG
 from ts.metrics.metric_type_enum import MetricTypes
 
 from stockcast.serving.service import Outcome
+
+logger = logging.getLogger(__name__)
 
 INFERENCE_DURATION = "stockcast_inference_duration_seconds"
 PREDICTIONS = "stockcast_predictions"
@@ -81,7 +84,7 @@ class MetricLine:
     Why not call `add_or_update`: per value it builds a `Dimension` object per label, asks the
     kernel for the host name and makes a logging record of its own, about 12 us, and a forecast
     records seven values (issue 12). The text is TorchServe's protocol with its frontend, which
-    parses it back; tests/serving/test_handler_metrics.py pins these lines to the ones
+    parses it back; tests/serving/test_metrics_declaration.py pins these lines to the ones
     `add_or_update` writes.
     """
 
@@ -189,6 +192,10 @@ class HandlerMetrics:
         if line is None:
             dimensions = [*extra_dimensions, *self._model]
             line = self._lines[key] = MetricLine(self._declared[name], dimensions, self._hostname)
-        formatted = line.format(value, int(time.time()))
+        try:
+            formatted = line.format(value, int(time.time()))
+        except ValueError as error:  # a bug, never the client's: the answer still goes out
+            logger.error("metric %s not recorded: %s", name, error)
+            return
         with self._pending_lock:
             self._pending.append(formatted)

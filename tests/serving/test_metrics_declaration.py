@@ -97,3 +97,13 @@ def lines_of(caplog, name: str) -> list[str]:
         for line in record.getMessage().splitlines()
         if line.startswith(f"[METRICS]{name}.")
     ]
+
+
+def test_a_value_a_counter_cannot_take_is_logged_and_the_rest_still_written(cache, caplog):
+    metrics = HandlerMetrics(cache, "stockcast", "1.0", 0.8)
+    with caplog.at_level(logging.INFO):
+        metrics._add(REJECTED, -1, "empty_body")  # a bug's value, never a client's
+        metrics._add(REJECTED, 1, "empty_body")
+        metrics.flush()
+    assert any("not recorded" in record.getMessage() for record in caplog.records)
+    assert len(lines_of(caplog, REJECTED)) == 1
