@@ -159,8 +159,16 @@ class TestServingWithTheContainerConfig:
         finally:
             container_torchserve.wait_ready(120)
         replacement = set(container_torchserve.worker_pids()) - {victim}
-        reported = container_prometheus.query("stockcast_worker_resident_memory_bytes")
-        assert replacement <= {int(series["metric"]["WorkerPid"]) for series in reported}
+
+        def reported() -> set[int]:
+            series = container_prometheus.query("stockcast_worker_resident_memory_bytes")
+            return {int(one["metric"]["WorkerPid"]) for one in series}
+
+        # the new worker's first lines go out within the handler's flush interval, and
+        # Prometheus sees them at its next scrape
+        container_prometheus.wait_for(
+            lambda: replacement <= reported(), 30, "the new worker's memory series"
+        )
 
 
 @pytest.mark.slow
