@@ -129,7 +129,7 @@ class Forecaster:
         quantiles (training evaluates its splits this way)."""
         raw = network_returns(self.net, self.scaler, windows)  # [n, H]
         sigma = self.calibration.volatility(windows)  # [n]
-        half = horizon_scale(sigma, self.horizon) * np.asarray(self.calibration.quantiles)[None, :]
+        half = horizon_scale(sigma, self.horizon) * self.calibration.stored_quantiles[None, :]
         return WindowForecast(raw, self.calibration.shrink * raw, half)
 
     def predict(self, frame: pd.DataFrame) -> dict:
@@ -168,9 +168,16 @@ class Forecaster:
         """How many of an upload's last bars the forecast computes on: the windows of its scored
         days (`calibration.self_rows` and H more), of the backtest and of the latest forecast,
         and the drift window's returns. Older rows are validated, never computed on."""
-        wanted = self.calibration.self_rows + self.horizon if self.calibration.self_rows else 0
         drift = self.drift.window + 1 if self.drift else 0
-        return max(max(2, self.horizon + wanted) + self.window, drift)
+        return max(max(2, self.horizon + self._scored_wanted) + self.window, drift)
+
+    @property
+    def _scored_wanted(self) -> int:
+        """Scored days an upload's band wants: `self_rows` for the latest band and H more
+        before them, so the backtest window's band can take the same number from the days it
+        knew (0 without self-calibration)."""
+        cal = self.calibration
+        return cal.self_rows + self.horizon if cal.self_rows else 0
 
     def network_windows(self, bars: Bars) -> np.ndarray:
         """The raw windows [n, W, F] of validated `bars` that `predict_bars` runs the network on:
@@ -188,10 +195,7 @@ class Forecaster:
         the latest; with the realised log returns and volatility of each."""
         features = bar_features(bars.ohlcv[-self.rows_read :])  # [M, F] the rows computed on
         rows, horizon, window = len(features), self.horizon, self.window
-        # `self_rows` scored days for the latest band, and H more before them, so the backtest
-        # window's band can take the same number from the days it knew
-        wanted = self.calibration.self_rows + horizon if self.calibration.self_rows else 0
-        scored = max(0, min(wanted, rows - window + 1 - horizon))
+        scored = max(0, min(self._scored_wanted, rows - window + 1 - horizon))
         first = min(rows - 2, rows - horizon - scored)  # anchor (feature row) of the first window
         history = features[first - window + 1 :]  # the rows the windows read
         windows = sliding_windows(torch.from_numpy(history), window).numpy()  # [rows - first, W, F]
