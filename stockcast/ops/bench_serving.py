@@ -1,18 +1,23 @@
-"""Serving latency and throughput against TorchServe's own floor: wrk, two servers, one run.
+"""Serving latency and throughput against TorchServe's own floor: wrk, three servers, one run.
 
 CLI: `python scripts/benchmark_serving.py [--mar path/to/stockcast.mar] [--duration 10] [--json out]`.
 
 Why a floor: on a shared machine absolute latencies move with the neighbours' load, so the figure
 that means something is stockcast's cost next to an empty handler (handlers/empty_handler.py, which
-answers `{"ok": true}`), measured in the same run under the same load. Both archives are built with
-serving/model-config.yaml (workers, batch size, max batch delay) and served with
-serving/config.properties, each by a fresh TorchServe on free loopback ports, one at a time,
-alternating for `rounds` rounds (empty, stockcast, empty, stockcast) so a change in the machine's
-load falls on both. wrk (a C load generator, `apt-get install wrk`) POSTs the sample's last 250
-rows for `duration` seconds at each concurrency (1, 8, 32) after a short discarded warm-up.
+answers `{"ok": true}`), measured in the same run under the same load. A second floor splits that
+cost in two: the checks handler (handlers/checks_handler.py, archived with the benchmarked
+archive's package and artifact) reads and checks each upload exactly as stockcast does, then
+answers `{"ok": true}`; what it adds over the empty handler every request pays before anything is
+forecast, and what stockcast adds over it is the forecast, its JSON and its metrics. All three
+archives are built with serving/model-config.yaml (workers, batch size, max batch delay) and
+served with serving/config.properties, each by a fresh TorchServe on free loopback ports, one at
+a time, in turn for `rounds` rounds (empty, checks, stockcast, empty, ...) so a change in the
+machine's load falls on all. wrk (a C load generator, `apt-get install wrk`) POSTs the sample's
+last 250 rows for `duration` seconds at each concurrency (1, 8, 32) after a short discarded
+warm-up.
 
-Reported per server (the mean over rounds) and as ratios stockcast / empty: p50 at concurrency 1,
-requests/s at 8 and 32, the CPU time TorchServe's processes (Java frontend and Python workers)
+Reported per server (the mean over rounds) and as ratios to the empty handler: p50 at concurrency
+1, requests/s at 8 and 32, the CPU time TorchServe's processes (Java frontend and Python workers)
 spent per request, and errors (non-2xx answers and socket errors). Before the servers, the
 handler's compute path (`stockcast.serving.service.answer_batch`: parse, validate, forecast) is
 timed in-process on one thread, back to back (hot caches) and after a 64 MB read each (cold: as at
@@ -40,11 +45,14 @@ from stockcast.errors import StockcastError
 from stockcast.model.forecaster import Forecaster, network_returns
 from stockcast.ops.layout import LOAD_ROWS, MODEL_NAME, ProjectLayout
 from stockcast.ops.local_torchserve import LocalTorchServe, Ports, group_members
-from stockcast.ops.packaging import archive_handler, build_mar, newest_servable_run
+from stockcast.ops.packaging import MANIFEST, archive_handler, build_mar, newest_servable_run
 from stockcast.serving.service import answer_batch, parse_request
 
 CONCURRENCY = (1, 8, 32)
 EMPTY_MODEL = "empty"  # the floor: handlers/empty_handler.py, served under this name
+CHECKS_MODEL = "checks"  # the second floor: handlers/checks_handler.py (reads and checks only)
+SERVERS = (EMPTY_MODEL, CHECKS_MODEL, MODEL_NAME)  # the order within each round
+LABELS = {EMPTY_MODEL: "empty handler", CHECKS_MODEL: "read + checks only", MODEL_NAME: "stockcast"}
 TARGET_P50_RATIO = 1.5  # issue 12: p50 at c=1 at most 1.5x the empty handler's
 TARGET_RPS_RATIO = 0.35  # ... and requests/s at c=8 at least 0.35x its
 # wrk's Lua hooks: POST the CSV, then print one JSON line of exact latency percentiles (µs)
@@ -181,6 +189,20 @@ def resolve_mar(layout: ProjectLayout, mar: Path | None, run: Path | None, scrat
     return build_mar(layout, run, scratch)
 
 
+def checks_archive(layout: ProjectLayout, mar: Path, store: Path, scratch: Path) -> Path:
+    """`<store>/checks.mar`: the files of `mar` (its package, artifact, stockcast's handler) with
+    the checks handler as the entry point, so the checks floor runs the benchmarked code."""
+    unpacked = scratch / "checks-files"
+    with zipfile.ZipFile(mar) as archive:
+        version = json.loads(archive.read(MANIFEST))["model"]["modelVersion"]
+        archive.extractall(unpacked)
+    shutil.rmtree(unpacked / Path(MANIFEST).parent)  # the archiver writes the checks' manifest
+    (unpacked / layout.model_config.name).unlink()  # and adds model-config.yaml itself
+    return archive_handler(
+        layout, layout.checks_handler, store, version, CHECKS_MODEL, extra_dir=unpacked
+    )
+
+
 def load_levels(
     layout: ProjectLayout, store: Path, model_name: str, scratch: Path, csv: Path, duration_s: int
 ) -> tuple[dict, list[dict]]:
@@ -216,15 +238,20 @@ def summarize(rounds: list[list[dict]]) -> dict:
     }
 
 
-def compare(ours: dict, floor: dict) -> tuple[dict, dict]:
-    """Stockcast's figures over the empty handler's, and which of issue 12's targets they meet."""
-    ratios = {
+def ratios_to(ours: dict, floor: dict) -> dict:
+    """A server's figures over a floor's."""
+    return {
         "p50_c1": ours["p50_ms_c1"] / floor["p50_ms_c1"],
         "requests_per_s_c8": ours["requests_per_s_c8"] / floor["requests_per_s_c8"],
         "requests_per_s_c32": ours["requests_per_s_c32"] / floor["requests_per_s_c32"],
         "server_cpu_ms_per_request_c8": ours["server_cpu_ms_per_request_c8"]
         / floor["server_cpu_ms_per_request_c8"],
     }
+
+
+def compare(ours: dict, floor: dict) -> tuple[dict, dict]:
+    """Stockcast's figures over the empty handler's, and which of issue 12's targets they meet."""
+    ratios = ratios_to(ours, floor)
     targets_met = {
         "p50_c1_at_most_1.5x": ratios["p50_c1"] <= TARGET_P50_RATIO,
         "requests_per_s_c8_at_least_0.35x": ratios["requests_per_s_c8"] >= TARGET_RPS_RATIO,
@@ -246,20 +273,19 @@ def benchmark(
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as scratch:
         scratch = Path(scratch)
-        stores = {MODEL_NAME: scratch / "stockcast-store", EMPTY_MODEL: scratch / "empty-store"}
+        stores = {name: scratch / f"{name}-store" for name in SERVERS}
         stores[MODEL_NAME].mkdir()
-        shutil.copy2(
-            resolve_mar(layout, mar, run, scratch / "build"),
-            stores[MODEL_NAME] / f"{MODEL_NAME}.mar",
-        )
+        served = stores[MODEL_NAME] / f"{MODEL_NAME}.mar"
+        shutil.copy2(resolve_mar(layout, mar, run, scratch / "build"), served)
         archive_handler(layout, layout.empty_handler, stores[EMPTY_MODEL], "1.0", EMPTY_MODEL)
+        checks_archive(layout, served, stores[CHECKS_MODEL], scratch)
         csv = scratch / f"prices_{LOAD_ROWS}.csv"
         csv.write_bytes(layout.sample_upload(LOAD_ROWS))
 
-        compute, model = in_process_ms(stores[MODEL_NAME] / f"{MODEL_NAME}.mar", csv)
-        runs: dict[str, list[list[dict]]] = {EMPTY_MODEL: [], MODEL_NAME: []}
+        compute, model = in_process_ms(served, csv)
+        runs: dict[str, list[list[dict]]] = {name: [] for name in SERVERS}
         for _ in range(rounds):
-            for name in (EMPTY_MODEL, MODEL_NAME):
+            for name in SERVERS:
                 settings, results = load_levels(
                     layout, stores[name], name, scratch, csv, duration_s
                 )
@@ -267,6 +293,11 @@ def benchmark(
 
     servers = {name: summarize(results) for name, results in runs.items()}
     ratios, targets_met = compare(servers[MODEL_NAME], servers[EMPTY_MODEL])
+    # what the target leaves stockcast over the empty handler, and how much the checks take
+    budget = {
+        "p50_ms_c1_target": TARGET_P50_RATIO * servers[EMPTY_MODEL]["p50_ms_c1"],
+        "requests_per_s_c8_target": TARGET_RPS_RATIO * servers[EMPTY_MODEL]["requests_per_s_c8"],
+    }
     return {
         "load_average_1m_before": load_before,  # the machine is shared: say how busy it was
         "load_average_1m_after": os.getloadavg()[0],
@@ -287,19 +318,21 @@ def benchmark(
         },
         "servers": servers,
         "ratios": ratios,
+        "checks_ratios": ratios_to(servers[CHECKS_MODEL], servers[EMPTY_MODEL]),
+        "targets": budget,
         "targets_met": targets_met,
         "rounds_detail": runs,
     }
 
 
 def markdown(report: dict) -> str:
-    """The summary table (both servers and the ratios), then every round's levels."""
-    empty, ours = report["servers"][EMPTY_MODEL], report["servers"][MODEL_NAME]
-    ratio = report["ratios"]
+    """The summary table (the three servers and the ratios), what the targets leave for the
+    forecast, then every round's levels."""
+    servers, ratio, checks = report["servers"], report["ratios"], report["checks_ratios"]
     lines = [
         f"{report['csv_rows']}-row CSV, {report['workers']} workers, batch size "
         f"{report['batch_size']}, max batch delay {report['max_batch_delay_ms']} ms, "
-        f"{report['duration_s']} s per level, {report['rounds']} alternating rounds (wrk); "
+        f"{report['duration_s']} s per level, {report['rounds']} rounds in turn (wrk); "
         f"{report['cpus']} CPUs, 1-min load average {report['load_average_1m_before']:.1f} "
         f"before, {report['load_average_1m_after']:.1f} after",
         f"model trained on {report['model']['trained_on']}, shrink "
@@ -310,22 +343,28 @@ def markdown(report: dict) -> str:
         "| errors |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for label, figures in (("empty handler", empty), ("stockcast", ours)):
+    for name in SERVERS:
+        figures = servers[name]
         lines.append(
-            f"| {label} | {figures['p50_ms_c1']:.2f} | {figures['requests_per_s_c8']:,.0f} | "
-            f"{figures['requests_per_s_c32']:,.0f} | "
+            f"| {LABELS[name]} | {figures['p50_ms_c1']:.2f} | {figures['requests_per_s_c8']:,.0f} "
+            f"| {figures['requests_per_s_c32']:,.0f} | "
             f"{figures['server_cpu_ms_per_request_c8']:.2f} | {figures['errors']} |"
         )
     lines += [
-        f"| ratio | **{ratio['p50_c1']:.2f}x** (target <= {TARGET_P50_RATIO}x) | "
+        f"| stockcast / empty | **{ratio['p50_c1']:.2f}x** (target <= {TARGET_P50_RATIO}x) | "
         f"**{ratio['requests_per_s_c8']:.2f}x** (target >= {TARGET_RPS_RATIO}x) | "
         f"{ratio['requests_per_s_c32']:.2f}x | {ratio['server_cpu_ms_per_request_c8']:.1f}x | |",
+        f"| read + checks / empty | {checks['p50_c1']:.2f}x | {checks['requests_per_s_c8']:.2f}x "
+        f"| {checks['requests_per_s_c32']:.2f}x | {checks['server_cpu_ms_per_request_c8']:.1f}x "
+        "| |",
+        "",
+        budget_text(report),
         "",
         "| round | server | concurrency | requests/s | p50 ms | p95 ms | p99 ms | non-2xx "
         "| socket errors | server CPU ms/request |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in (EMPTY_MODEL, MODEL_NAME):
+    for name in SERVERS:
         for number, results in enumerate(report["rounds_detail"][name], start=1):
             for r in results:
                 lines.append(
@@ -346,3 +385,19 @@ def markdown(report: dict) -> str:
         + " ms, each alone)",
     ]
     return "\n".join(lines)
+
+
+def budget_text(report: dict) -> str:
+    """The targets in milliseconds and requests/s, and how much of them the checks floor uses."""
+    targets, servers = report["targets"], report["servers"]
+    checks, ours = servers[CHECKS_MODEL], servers[MODEL_NAME]
+    return (
+        f"The targets: p50 at c=1 at most {targets['p50_ms_c1_target']:.2f} ms, and "
+        f"{targets['requests_per_s_c8_target']:,.0f} requests/s at c=8. Read + checks alone: "
+        f"{checks['p50_ms_c1']:.2f} ms and {checks['requests_per_s_c8']:,.0f} requests/s, which "
+        f"leaves {targets['p50_ms_c1_target'] - checks['p50_ms_c1']:.2f} ms of the p50 for the "
+        f"forecast, its JSON and metrics; they take "
+        f"{ours['p50_ms_c1'] - checks['p50_ms_c1']:.2f} ms (stockcast minus read + checks), and "
+        f"{ours['server_cpu_ms_per_request_c8'] - checks['server_cpu_ms_per_request_c8']:.2f} ms "
+        f"of server CPU per request at c=8."
+    )

@@ -63,6 +63,12 @@ class ProjectLayout:
         return self.root / "handlers" / "empty_handler.py"
 
     @property
+    def checks_handler(self) -> Path:
+        """`make bench-serving`'s second floor: stockcast's handler without the forecast, archived
+        with the benchmarked archive's contents."""
+        return self.root / "handlers" / "checks_handler.py"
+
+    @property
     def web_dir(self) -> Path:
         return self.root / "web"
 

@@ -36,16 +36,20 @@ def values(samples, name: str, **labels: str) -> list[float]:
 
 @pytest.fixture(scope="module")
 def scraped(torchserve):
-    """Metrics after one forecast and one empty upload, once the frontend has parsed them."""
+    """Metrics after one forecast and one empty upload, once the frontend has parsed both.
+
+    The two may reach different workers, each writing its lines within 0.1 s on its own clock,
+    so the scrape waits for the lines of both."""
     url = torchserve.prediction_url
     assert requests.put(url, data=SAMPLE.read_bytes(), timeout=30).status_code == 200
     assert requests.put(url, data=b"", timeout=30).status_code == 400
     deadline = time.monotonic() + 20
     while True:
         samples = scrape(torchserve.metrics_url)
-        if values(samples, "stockcast_rejected_requests", reason="empty_body") or (
-            time.monotonic() > deadline
-        ):
+        both = values(samples, "stockcast_rejected_requests", reason="empty_body") and values(
+            samples, "stockcast_backtest_abs_error_hist_count"
+        )
+        if both or time.monotonic() > deadline:
             return samples
         time.sleep(0.5)
 
