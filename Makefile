@@ -71,10 +71,11 @@ rollback: install
 package: install
 	$(PY) scripts/package_model.py $(RUN)
 
-# wrk against an empty handler and the stockcast archive, alternating, same settings: both, and the
-# ratios (p50 at concurrency 1, requests/s at 8 and 32, server CPU per request);
-# RUN=outputs/train/runs/<run> (default: the newest complete non-debug run);
-# BENCH_ARGS="--json bench.json --duration 10 --rounds 2" passes options on
+# wrk against an empty handler, the checks handler (stockcast's reads and checks, no forecast) and
+# the stockcast archive, in turn, same settings: all three, and the ratios (p50 at concurrency 1,
+# requests/s at 8 and 32, server CPU per request); RUN=outputs/train/runs/<run> (default: the
+# newest complete non-debug run); BENCH_ARGS="--json bench.json --duration 10 --rounds 3" passes
+# options on
 bench-serving: install
 	@$(MAKE) --no-print-directory system-deps SYSTEM_DEPS="$(SYSTEM_DEPS) wrk:wrk"
 	$(PY) scripts/benchmark_serving.py $(if $(RUN),--run $(RUN)) $(BENCH_ARGS)

@@ -1,6 +1,6 @@
 """Serving latency and throughput next to an empty TorchServe handler, measured in one run.
 
-    python scripts/benchmark_serving.py [--mar path/to/stockcast.mar | --run outputs/train/runs/<run>] [--duration 10] [--rounds 2] [--json out.json]
+    python scripts/benchmark_serving.py [--mar path/to/stockcast.mar | --run outputs/train/runs/<run>] [--duration 10] [--rounds 3] [--json out.json]
 
 See stockcast/ops/bench_serving.py for what is measured and how.
 """
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mar", type=Path, help="archive to serve (default: --run's)")
     parser.add_argument("--run", type=Path, help="training run to archive (default: the newest)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per concurrency level")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of both servers")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three servers in turn")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     try:

@@ -16,7 +16,8 @@ machine's load falls on all. wrk (a C load generator, `apt-get install wrk`) POS
 last 250 rows for `duration` seconds at each concurrency (1, 8, 32) after a short discarded
 warm-up.
 
-Reported per server (the mean over rounds) and as ratios to the empty handler: p50 at concurrency
+Reported per server (the median over rounds: one round disturbed by a neighbour, which happens
+on this shared machine, moves a mean by a third) and as ratios to the empty handler: p50 at concurrency
 1, requests/s at 8 and 32, the CPU time TorchServe's processes (Java frontend and Python workers)
 spent per request, and errors (non-2xx answers and socket errors). Before the servers, the
 handler's compute path (`stockcast.serving.service.answer_batch`: parse, validate, forecast) is
@@ -221,11 +222,11 @@ def load_levels(
 
 
 def summarize(rounds: list[list[dict]]) -> dict:
-    """One server's figures over its rounds: means of rates, latencies and CPU; summed errors."""
+    """One server's figures over its rounds: medians of rates, latencies and CPU; summed errors."""
     levels = {}
     for c, results in zip(CONCURRENCY, zip(*rounds, strict=True), strict=True):
         levels[c] = {
-            key: statistics.fmean(r[key] for r in results)
+            key: statistics.median(r[key] for r in results)
             for key in ("requests_per_s", "p50_ms", "p95_ms", "p99_ms", "server_cpu_ms_per_request")
         } | {"errors": sum(r["non_2xx"] + r["socket_errors"] for r in results)}
     return {
@@ -264,7 +265,7 @@ def benchmark(
     layout: ProjectLayout,
     mar: Path | None,
     duration_s: int,
-    rounds: int = 2,
+    rounds: int = 3,
     run: Path | None = None,
 ) -> dict:
     """In-process cost, then the empty handler and stockcast under wrk, alternating; the figures."""
