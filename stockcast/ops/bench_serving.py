@@ -268,7 +268,7 @@ def benchmark(
     rounds: int = 3,
     run: Path | None = None,
 ) -> dict:
-    """In-process cost, then the empty handler and stockcast under wrk, alternating; the figures."""
+    """In-process cost, then the three servers under wrk, in turn; the figures."""
     if shutil.which("wrk") is None:
         raise StockcastError("wrk is not installed (apt-get install wrk, or make bench-serving)")
     load_before = os.getloadavg()[0]
@@ -307,7 +307,7 @@ def benchmark(
         "model": model,
         "duration_s": duration_s,
         "rounds": rounds,
-        "workers": len(settings["workers"]),  # the same model-config.yaml for both servers
+        "workers": len(settings["workers"]),  # the same model-config.yaml for all three
         "batch_size": settings["batchSize"],
         "max_batch_delay_ms": settings["maxBatchDelay"],
         "in_process_p50_ms": statistics.median(compute["hot"]),

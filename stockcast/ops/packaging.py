@@ -163,8 +163,8 @@ def archive_handler(
     extra_dir: Path | None = None,
 ) -> Path:
     """Run torch-model-archiver: `handler`, `extra_dir`'s contents and serving/model-config.yaml
-    into `<export_dir>/<model_name>.mar`. The benchmark's empty handler is archived this way too,
-    so both servers it compares run with the same settings."""
+    into `<export_dir>/<model_name>.mar`. The benchmark's two floors (the empty and the checks
+    handler) are archived this way too, so the servers it compares run with the same settings."""
     export_dir = Path(export_dir)
     export_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="stockcast-archiver-") as archiver_tmp:
