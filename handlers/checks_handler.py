@@ -2,7 +2,7 @@
 
 `make bench-serving` serves three archives with the same settings: the empty handler
 (TorchServe's own cost), this one, and stockcast. This handler loads the archived forecaster as
-stockcast's does and reads and checks every upload with the same code (`parse_request`: the
+stockcast's does and reads and checks every upload with the same code (`parse_batch`: the
 content type, the CSV fast path or the reference validator, the bar spacing and calendar), then
 answers `{"ok": true}`, or the same refusal stockcast gives. What it adds over the empty handler
 is what every request pays before anything is forecast, the guarantees of issue 12's point 4;
@@ -16,7 +16,7 @@ from typing import Any
 
 from stockcast_handler import StockcastHandler
 
-from stockcast.serving.service import Outcome, RequestRejected, parse_request
+from stockcast.serving.service import Outcome, RequestRejected, parse_batch
 
 CHECKED = {"ok": True}
 
@@ -25,14 +25,12 @@ class ChecksHandler(StockcastHandler):
     """Reads and checks each upload of a batch; forecasts nothing and records no metrics."""
 
     def answer(self, requests: list[tuple[dict[str, Any], str | None]]) -> list[Outcome]:
-        outcomes = []
-        for fields, content_type in requests:
-            try:
-                parse_request(self.forecaster, fields, content_type)
-                outcomes.append(Outcome(forecast=CHECKED))
-            except RequestRejected as rejection:
-                outcomes.append(Outcome(rejection=rejection))
-        return outcomes
+        return [
+            Outcome(rejection=item)
+            if isinstance(item, RequestRejected)
+            else Outcome(forecast=CHECKED)
+            for item in parse_batch(self.forecaster, requests)
+        ]
 
     def record(self, outcomes: list[Outcome], seconds: float) -> None:
         """Nothing: the model metrics belong to what a forecast costs."""

@@ -162,13 +162,20 @@ def answer_batch(
 
     The one entry point for a batch: the TorchServe handler and the benchmarks call this.
     """
+    return forecast_batch(forecaster, parse_batch(forecaster, requests))
+
+
+def parse_batch(
+    forecaster: Forecaster, requests: Sequence[tuple[Mapping[str, Any], str | None]]
+) -> list[Upload | RequestRejected]:
+    """Each `(fields, content_type)` request's validated upload, or its rejection, in order."""
     parsed: list[Upload | RequestRejected] = []
     for fields, content_type in requests:
         try:
             parsed.append(parse_request(forecaster, fields, content_type))
         except RequestRejected as rejection:
             parsed.append(rejection)
-    return forecast_batch(forecaster, parsed)
+    return parsed
 
 
 def forecast_batch(

@@ -91,7 +91,6 @@ def test_the_report_prints_the_three_servers_the_ratios_and_what_the_checks_leav
         "servers": {"empty": empty, "checks": checks, "stockcast": ours},
         "ratios": ratios,
         "checks_ratios": ratios_to(checks, empty),
-        "targets": {"p50_ms_c1_target": 3.0, "requests_per_s_c8_target": 990.0},
         "rounds_detail": {
             "empty": [one_round(1.0)],
             "checks": [one_round(0.5)],
