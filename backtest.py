@@ -7,10 +7,10 @@ override) ends in one line and exit status 2, as in train.py.
 import hydra
 from omegaconf import DictConfig
 
+from stockcast.app.cli import or_exit, run_cli
+from stockcast.app.quiet import silence_known_noise
+from stockcast.app.resolvers import register_resolvers
 from stockcast.backtest.run import run_backtest
-from stockcast.training.cli import or_exit, run_cli
-from stockcast.training.quiet import silence_known_noise
-from stockcast.training.run import register_resolvers
 
 register_resolvers()
 

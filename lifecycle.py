@@ -1,6 +1,6 @@
 """Model lifecycle: `python lifecycle.py command=retrain|rollback` (make retrain / make rollback).
 
-See stockcast/ops/lifecycle.py for what each command does, conf/lifecycle/default.yaml for where
+See stockcast/release/lifecycle.py for what each command does, conf/lifecycle/default.yaml for where
 TorchServe is and the promotion rule.
 """
 
@@ -9,11 +9,11 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from stockcast.app.cli import or_exit, run_cli
+from stockcast.app.layout import ProjectLayout
+from stockcast.app.resolvers import register_resolvers
 from stockcast.errors import StockcastError
-from stockcast.ops.layout import ProjectLayout
-from stockcast.ops.lifecycle import retrain, rollback
-from stockcast.training.cli import or_exit, run_cli
-from stockcast.training.run import register_resolvers
+from stockcast.release.lifecycle import retrain, rollback
 
 register_resolvers()
 

@@ -1,15 +1,16 @@
 """Train a stockcast forecaster: `python train.py [hydra overrides]` (see conf/train.yaml).
 
 A user error (bad data, a bad setting, an unknown override) ends in one line and exit status 2;
-in a sweep the other jobs go on and the failed ones are listed at the end (stockcast/training/cli.py).
+in a sweep the other jobs go on and the failed ones are listed at the end (stockcast/app/cli.py).
 """
 
 import hydra
 from omegaconf import DictConfig
 
-from stockcast.training.cli import run_cli
-from stockcast.training.quiet import silence_known_noise
-from stockcast.training.run import register_resolvers, train
+from stockcast.app.cli import run_cli
+from stockcast.app.quiet import silence_known_noise
+from stockcast.app.resolvers import register_resolvers
+from stockcast.training.run import train
 
 register_resolvers()
 

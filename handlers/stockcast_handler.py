@@ -5,7 +5,7 @@ that copy first on `sys.path` before importing it: an archive keeps serving exac
 was packaged with, whatever is (or is not) installed in the serving environment. All request
 logic lives in `stockcast.serving.service`; this class only adapts TorchServe's batch protocol to it,
 sets each request's own status (a bad upload never fails its batch neighbours, which a raised
-`PredictionException` would) and emits the metrics declared in serving/metrics.yaml.
+`PredictionException` would) and emits the metrics declared in torchserve/metrics.yaml.
 """
 
 from __future__ import annotations

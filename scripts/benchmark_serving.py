@@ -2,7 +2,7 @@
 
     python scripts/benchmark_serving.py [--mar path/to/stockcast.mar | --run outputs/train/runs/<run>] [--duration 10] [--rounds 3] [--json out.json]
 
-See stockcast/ops/bench_serving.py for what is measured and how.
+See stockcast/bench/serving.py for what is measured and how.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import json
 import sys
 from pathlib import Path
 
+from stockcast.app.layout import ProjectLayout
+from stockcast.bench.serving import benchmark, markdown
 from stockcast.errors import StockcastError
-from stockcast.ops.bench_serving import benchmark, markdown
-from stockcast.ops.layout import ProjectLayout
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,12 +2,12 @@
 
     python scripts/benchmark_training.py [--steps 300] [--rounds 3] [--batch-size 64] [--hidden-size 64]
 
-See stockcast/ops/bench_training.py for what is measured.
+See stockcast/bench/training.py for what is measured.
 """
 
 from __future__ import annotations
 
-from stockcast.ops.bench_training import main
+from stockcast.bench.training import main
 
 if __name__ == "__main__":
     main()

@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stockcast.data.intervals import parse_interval
-from stockcast.data.market_data import cache_path, load_prices
 from stockcast.errors import StockcastError
+from stockcast.inputs.intervals import parse_interval
+from stockcast.market.prices import cache_path, load_prices
 
 INTERVAL_HELP = (
     "bar length, as Yahoo names it: 1d (default), 5d, 1wk, 1mo, 3mo, or intraday 1h, 90m, 30m, "

@@ -20,11 +20,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import stockcast
-from stockcast.data.bars import Bars
-from stockcast.data.validation import read_ohlcv_csv
+from stockcast.app.layout import ProjectLayout
+from stockcast.inputs.bars import Bars
+from stockcast.inputs.validation import read_ohlcv_csv
 from stockcast.model.forecaster import Forecaster
-from stockcast.ops.layout import ProjectLayout
-from stockcast.ops.packaging import artifact_dir, newest_servable_run
+from stockcast.release.packaging import artifact_dir, newest_servable_run
 
 ROOT = Path(__file__).resolve().parents[1]
 TICKERS = ("GOOG", "AAPL", "IBM", "MSFT")

@@ -1,7 +1,7 @@
 """Package a training run for TorchServe: `python scripts/package_model.py [run_dir]`.
 
 Writes `<model store>/stockcast.mar` (default `model_store/`) from the run named, else from the
-newest complete, non-debug run; see stockcast/ops/packaging.py for what the archive holds and why.
+newest complete, non-debug run; see stockcast/release/packaging.py for what the archive holds and why.
 """
 
 from __future__ import annotations
@@ -11,9 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from stockcast.app.layout import MODEL_NAME, ProjectLayout
 from stockcast.errors import StockcastError
-from stockcast.ops.layout import MODEL_NAME, ProjectLayout
-from stockcast.ops.packaging import artifact_dir, build_mar, default_version, newest_servable_run
+from stockcast.release.packaging import (
+    artifact_dir,
+    build_mar,
+    default_version,
+    newest_servable_run,
+)
 
 LAYOUT = ProjectLayout(Path(__file__).resolve().parents[1])
 

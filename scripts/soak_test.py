@@ -21,9 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from stockcast.ops.layout import MODEL_NAME, ProjectLayout
-from stockcast.ops.local_torchserve import LocalTorchServe, Ports
-from stockcast.ops.soak import MIN_DURATION_S, WINDOW_S, kill_worker_under_load, soak
+from stockcast.app.layout import MODEL_NAME, ProjectLayout
+from stockcast.bench.soak import MIN_DURATION_S, WINDOW_S, kill_worker_under_load, soak
+from stockcast.stack.torchserve import LocalTorchServe, Ports
 
 LAYOUT = ProjectLayout(Path(__file__).resolve().parents[1])
 

@@ -1,7 +1,7 @@
 """The local serving stack behind `make run` / `make serve` / `make stop`: `up [--run RUN]`,
 `serve`, `down` or `status`.
 
-See stockcast/ops/stack.py for which run `up` serves and what each command does.
+See stockcast/stack/control.py for which run `up` serves and what each command does.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from stockcast.app.layout import ProjectLayout
 from stockcast.errors import StockcastError
-from stockcast.ops import stack
-from stockcast.ops.layout import ProjectLayout
+from stockcast.stack import control as stack
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from stockcast.training.run_record import COMPLETE, RUN_RECORD, RunRecord
+from stockcast.app.run_record import COMPLETE, RUN_RECORD, RunRecord
 
 COLUMNS = (
     ("test/mae", "MAE $", "{:.3f}"),

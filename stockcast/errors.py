@@ -17,5 +17,9 @@ class DataValidationError(StockcastError, ValueError):
         self.reason = reason
 
 
+class LifecycleError(StockcastError):
+    """A version change that cannot go ahead; the message says what to do."""
+
+
 class DataSourceError(StockcastError):
     """Market data could not be found locally nor downloaded."""

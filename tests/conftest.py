@@ -12,17 +12,17 @@ from hydra import compose, initialize_config_dir
 from hypothesis import strategies as st
 from omegaconf import DictConfig, open_dict
 
-from stockcast.ops.layout import ProjectLayout
-from stockcast.ops.local_torchserve import (
+from stockcast.app.layout import ProjectLayout
+from stockcast.app.resolvers import register_resolvers
+from stockcast.release.packaging import build_mar
+from stockcast.stack.torchserve import (
     LocalTorchServe,
     Ports,
     free_port,
-    page_origin,
-    start_page_server,
     stop_process_group,
 )
-from stockcast.ops.packaging import build_mar
-from stockcast.training.run import register_resolvers, train
+from stockcast.stack.upload_page import page_origin, start_page_server
+from stockcast.training.run import train
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYOUT = ProjectLayout(ROOT)

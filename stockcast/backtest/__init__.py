@@ -1,1 +1,2 @@
-"""Walk-forward backtest core: reference bands (naive, EWMA, GARCH) and the scores that judge them."""
+"""Offline. The walk-forward backtest that refits on a schedule and scores the served band beside its
+references, its report and summaries, and the promotion rule that decides between two versions."""

@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from stockcast.backtest.references import Band  # noqa: E402
+from stockcast.evaluation.references import Band  # noqa: E402
 
 COLUMNS = (
     ("n", "days", "{:.0f}"),

@@ -19,15 +19,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.backtest.references import (
-    MIN_GARCH_RETURNS,
-    Band,
-    ewma_band,
-    garch_band,
-    naive_band,
-)
 from stockcast.backtest.report import plot_backtest, print_backtest, write_json
-from stockcast.backtest.scores import diebold_mariano, interval_score, score_method
 from stockcast.backtest.walk_forward import (
     BacktestError,
     endpoint_band,
@@ -35,6 +27,14 @@ from stockcast.backtest.walk_forward import (
     model_band,
     plan_folds,
     scored_origins,
+)
+from stockcast.evaluation.comparison import diebold_mariano, interval_score, score_method
+from stockcast.evaluation.references import (
+    MIN_GARCH_RETURNS,
+    Band,
+    ewma_band,
+    garch_band,
+    naive_band,
 )
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.backtest.references import Band
 from stockcast.errors import StockcastError
+from stockcast.evaluation.references import Band
 from stockcast.model.forecaster import ARTIFACT_DIR, Forecaster
 
 
@@ -112,7 +112,8 @@ def fit_and_forecast(
     """
     import torch
 
-    from stockcast.training.run import register_resolvers, train
+    from stockcast.app.resolvers import register_resolvers
+    from stockcast.training.run import train
 
     torch.set_num_threads(1)
     register_resolvers()

@@ -12,8 +12,8 @@ from functools import cache, cached_property
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from stockcast.data.features import FEATURE_NAMES, RETURN_FEATURE
 from stockcast.errors import StockcastError
+from stockcast.model.features import FEATURE_NAMES, RETURN_FEATURE
 
 SHRINK_GRID = np.linspace(0.0, 1.0, 21)
 _GAP, _RANGE, _BODY = (FEATURE_NAMES.index(name) for name in ("gap", "range", "body"))

@@ -17,21 +17,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from stockcast.data.bars import Bars
-from stockcast.data.calendars import (
+from stockcast.inputs.bars import Bars
+from stockcast.inputs.calendars import (
     DEFAULT_CALENDAR,
     next_session_days,
     next_sessions,
     trading_sessions,
 )
-from stockcast.data.features import FEATURE_NAMES, RETURN_FEATURE, bar_features
-from stockcast.data.intervals import DAILY, bar_step, bar_time_text
-from stockcast.data.spacing import check_bar_spacing, check_stamp_spacing
-from stockcast.data.windows import sliding_windows
+from stockcast.inputs.intervals import DAILY, bar_step, bar_time_text
+from stockcast.inputs.spacing import check_bar_spacing, check_stamp_spacing
 from stockcast.model.calibration import Calibration, horizon_scale
 from stockcast.model.drift import DriftReference
+from stockcast.model.features import FEATURE_NAMES, RETURN_FEATURE, bar_features
 from stockcast.model.network import LSTMNet
 from stockcast.model.scaling import Standardizer
+from stockcast.model.windows import sliding_windows
 
 ARTIFACT_DIR = "artifact"  # a training run's subdirectory that holds the two files below
 WEIGHTS_FILE = "weights.pt"

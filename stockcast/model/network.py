@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from stockcast.data.features import N_FEATURES
+from stockcast.model.features import N_FEATURES
 
 
 class LSTMNet(nn.Module):

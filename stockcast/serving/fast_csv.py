@@ -34,11 +34,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stockcast.data.bars import OHLCV, Bars
-from stockcast.data.date_formats import ISO
-from stockcast.data.plausibility import calm
-from stockcast.data.validation import COLUMNS, PriceTable, read_price_table
 from stockcast.errors import DataValidationError
+from stockcast.inputs.bars import OHLCV, Bars
+from stockcast.inputs.date_formats import ISO
+from stockcast.inputs.plausibility import calm
+from stockcast.inputs.validation import COLUMNS, PriceTable, read_price_table
 from stockcast.serving.upload_limits import MAX_ROWS, shape_problem
 
 HEADER = (",".join(COLUMNS) + "\n").encode()

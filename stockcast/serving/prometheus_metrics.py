@@ -1,6 +1,6 @@
 """The handler's Prometheus metrics, written as TorchServe's custom metric lines.
 
-Every name here is declared under `model_metrics` in serving/metrics.yaml: in prometheus mode
+Every name here is declared under `model_metrics` in torchserve/metrics.yaml: in prometheus mode
 TorchServe's frontend drops metrics it was not told about, so `HandlerMetrics` looks each one up
 at start-up and a missing declaration fails the worker loudly instead of going dark silently.
 Dimension values are passed in the declared order and every metric ends with `ModelName` and

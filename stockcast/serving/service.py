@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stockcast.data.validation import PriceTable
 from stockcast.errors import DataValidationError
+from stockcast.inputs.validation import PriceTable
 from stockcast.model.forecaster import Forecaster
 from stockcast.serving.fast_csv import PlainUpload, read_upload
 

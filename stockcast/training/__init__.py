@@ -1,1 +1,2 @@
-"""Training runs: the Lightning module and data, `train(cfg)`, offline scores and the report."""
+"""Offline. Training runs: the Lightning module and data, `train(cfg)`, the deployable refit and the
+run's report."""

@@ -13,19 +13,19 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from stockcast.data.calendars import DEFAULT_CALENDAR, trading_sessions
-from stockcast.data.features import RETURN_FEATURE, anchor_closes, compute_features
-from stockcast.data.market_data import load_prices
-from stockcast.data.spacing import check_bar_spacing
-from stockcast.data.windows import (
+from stockcast.errors import DataValidationError
+from stockcast.inputs.calendars import DEFAULT_CALENDAR, trading_sessions
+from stockcast.inputs.spacing import check_bar_spacing
+from stockcast.market.prices import load_prices
+from stockcast.model.features import RETURN_FEATURE, anchor_closes, compute_features
+from stockcast.model.scaling import Standardizer
+from stockcast.model.windows import (
     SplitBounds,
     cumulative_targets,
     sliding_windows,
     split_anchors,
     split_bounds,
 )
-from stockcast.errors import DataValidationError
-from stockcast.model.scaling import Standardizer
 
 SPLITS = ("train", "val", "calib", "test")
 

@@ -4,7 +4,6 @@ then (with `refit=true`) the deployable refit on every row (stockcast/training/r
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,9 +13,10 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback, ProgressBar
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from stockcast.data.cache_record import ohlcv_sha256
+from stockcast.evaluation.metrics import forecast_report
+from stockcast.market.cache_record import ohlcv_sha256
 from stockcast.model.calibration import conformal_quantiles, fit_calibration, window_volatility
 from stockcast.model.drift import DriftReference
 from stockcast.model.forecaster import ARTIFACT_DIR, Forecaster, network_returns
@@ -24,7 +24,6 @@ from stockcast.model.network import LSTMNet
 from stockcast.training.datamodule import SplitArrays, StockDataModule
 from stockcast.training.refit import REFIT_DIR, chosen_epochs, refit_config
 from stockcast.training.report import plot_forecast, print_table, write_metrics
-from stockcast.training.scores import forecast_report
 
 log = logging.getLogger(__name__)
 
@@ -222,9 +221,3 @@ def instantiate_callbacks(callbacks_cfg: DictConfig | None, progress_bar: bool) 
         hydra.utils.instantiate(c) for c in (callbacks_cfg or {}).values() if c is not None
     ]
     return [c for c in callbacks if progress_bar or not isinstance(c, ProgressBar)]
-
-
-def register_resolvers() -> None:
-    """`${tty:}` is true in a terminal: rich progress bars there, plain logs in CI and files."""
-    if not OmegaConf.has_resolver("tty"):
-        OmegaConf.register_new_resolver("tty", lambda: sys.stdout.isatty())

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from stockcast.backtest.scores import directional_accuracy
 from stockcast.backtest.walk_forward import (
     BacktestError,
     Fold,
@@ -23,6 +22,7 @@ from stockcast.backtest.walk_forward import (
     scored_origins,
     served_band,
 )
+from stockcast.evaluation.comparison import directional_accuracy
 from stockcast.model.forecaster import ARTIFACT_DIR, Forecaster
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from stockcast.data.windows import sliding_windows
 from stockcast.errors import StockcastError
 from stockcast.model.calibration import (
     Calibration,
@@ -18,6 +17,7 @@ from stockcast.model.calibration import (
     min_calibration_rows,
     newey_west_standard_error,
 )
+from stockcast.model.windows import sliding_windows
 
 
 def calibration_rows(n: int, horizon: int = 1, seed: int = 0) -> tuple[np.ndarray, ...]:

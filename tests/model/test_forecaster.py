@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 import torch
 
-from stockcast.data.features import N_FEATURES
-from stockcast.data.validation import read_ohlcv_csv
 from stockcast.errors import DataValidationError
+from stockcast.inputs.validation import read_ohlcv_csv
 from stockcast.model.calibration import Calibration
+from stockcast.model.features import N_FEATURES
 from stockcast.model.forecaster import Forecaster, future_dates
 from stockcast.model.network import LSTMNet
 from stockcast.model.scaling import Standardizer

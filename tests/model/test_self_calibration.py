@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from stockcast.data.features import compute_features
-from stockcast.data.validation import read_ohlcv_csv
-from stockcast.data.windows import sliding_windows
+from stockcast.app.layout import ProjectLayout
+from stockcast.inputs.validation import read_ohlcv_csv
 from stockcast.model.calibration import (
     MIN_SELF_ROWS,
     Calibration,
     conformal_quantile,
 )
+from stockcast.model.features import compute_features
 from stockcast.model.forecaster import Forecaster
-from stockcast.ops.layout import ProjectLayout
+from stockcast.model.windows import sliding_windows
 
 LAYOUT = ProjectLayout.find(__file__)
 

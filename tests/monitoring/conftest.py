@@ -24,14 +24,14 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from stockcast.ops.layout import ProjectLayout
-from stockcast.ops.local_torchserve import Ports, free_port, read_properties, stop_process_group
-from stockcast.ops.prometheus import LocalPrometheus, scrape_config
+from stockcast.app.layout import ProjectLayout
+from stockcast.stack.prometheus import LocalPrometheus, scrape_config
+from stockcast.stack.torchserve import Ports, free_port, read_properties, stop_process_group
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYOUT = ProjectLayout(ROOT)
 DASHBOARD_DIR = ROOT / "monitoring" / "grafana" / "dashboards"
-CONTAINER_CONFIG = ROOT / "docker" / "config.properties"
+CONTAINER_CONFIG = ROOT / "torchserve" / "config.container.properties"
 METRICS_CONFIG = LAYOUT.metrics_config
 # Grafana's built-in range variables; the dashboards may use these and nothing else.
 GRAFANA_RANGE_VARIABLE = re.compile(r"\$(__rate_interval|__interval|__range)\b")
@@ -128,7 +128,7 @@ def loopback_container_config(
     metrics_config: Path = METRICS_CONFIG,
     **overrides: str,
 ) -> dict[str, str]:
-    """docker/config.properties with loopback addresses and host paths; every other setting
+    """torchserve/config.container.properties with loopback addresses and host paths; every other setting
     (token auth, model API, allowed URLs, metrics) exactly as the container runs it, unless a
     test names it in `overrides`."""
     properties = read_properties(CONTAINER_CONFIG)
@@ -276,7 +276,7 @@ def second_version() -> str:
 def container_torchserve(
     packaged_mar: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ContainerTorchServe]:
-    """The packaged model behind docker/config.properties (token auth on), on free loopback ports,
+    """The packaged model behind torchserve/config.container.properties (token auth on), on free loopback ports,
     with a model store of its own that also holds the same model as `SECOND_VERSION`."""
     store = tmp_path_factory.mktemp("container_model_store")
     shutil.copy2(packaged_mar, store / packaged_mar.name)

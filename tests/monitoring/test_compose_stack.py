@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 import stockcast
-from stockcast.ops.local_torchserve import read_properties
+from stockcast.stack.torchserve import read_properties
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILE = (ROOT / "docker" / "Dockerfile").read_text()
-CONTAINER_CONFIG = read_properties(ROOT / "docker" / "config.properties")
+DOCKERFILE = (ROOT / "deploy" / "Dockerfile").read_text()
+CONTAINER_CONFIG = read_properties(ROOT / "torchserve" / "config.container.properties")
 PASSWORD = "not-a-real-password"
 
 pytestmark = pytest.mark.skipif(
@@ -98,10 +98,10 @@ def test_grafana_requires_login_with_the_given_password(services: dict[str, Any]
 
 def test_torchserve_is_built_here_and_health_checked(services: dict[str, Any]) -> None:
     torchserve = services["torchserve"]
-    assert torchserve["build"]["dockerfile"] == "docker/Dockerfile"
+    assert torchserve["build"]["dockerfile"] == "deploy/Dockerfile"
     assert Path(torchserve["build"]["context"]) == ROOT
     assert "/usr/local/bin/healthcheck.py" in torchserve["healthcheck"]["test"]
-    assert "COPY docker/healthcheck.py /usr/local/bin/healthcheck.py" in DOCKERFILE
+    assert "COPY deploy/healthcheck.py /usr/local/bin/healthcheck.py" in DOCKERFILE
 
 
 def test_the_image_is_tagged_with_the_package_version(services: dict[str, Any]) -> None:

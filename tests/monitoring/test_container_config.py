@@ -1,6 +1,6 @@
 """The container's TorchServe configuration is locked down, and it really serves that way.
 
-The static tests read docker/config.properties as TorchServe does; the live ones run TorchServe
+The static tests read torchserve/config.container.properties as TorchServe does; the live ones run TorchServe
 with exactly that file (only addresses and host paths swapped for loopback ones) and the packaged
 model, talk to it like a client, a health check and an attacker would, and kill one of its
 workers under the eyes of Prometheus. (This instance is this module's own, so the kill cannot
@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 import requests
 
-from stockcast.ops.local_torchserve import read_properties
+from stockcast.stack.torchserve import read_properties
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = read_properties(ROOT / "docker" / "config.properties")
-DOCKERFILE = (ROOT / "docker" / "Dockerfile").read_text()
-HEALTHCHECK = ROOT / "docker" / "healthcheck.py"
+CONFIG = read_properties(ROOT / "torchserve" / "config.container.properties")
+DOCKERFILE = (ROOT / "deploy" / "Dockerfile").read_text()
+HEALTHCHECK = ROOT / "deploy" / "healthcheck.py"
 GOOD_CSV = (ROOT / "data" / "GOOG.csv").read_bytes()
 
 
@@ -53,8 +53,11 @@ def test_listens_on_all_container_interfaces_except_grpc() -> None:
 
 def test_exports_prometheus_metrics_declared_in_the_image() -> None:
     assert CONFIG["metrics_mode"] == "prometheus"
-    assert f"COPY serving/metrics.yaml {CONFIG['metrics_config']}" in DOCKERFILE
-    assert "COPY docker/config.properties /home/model-server/config.properties" in DOCKERFILE
+    assert f"COPY torchserve/metrics.yaml {CONFIG['metrics_config']}" in DOCKERFILE
+    assert (
+        "COPY torchserve/config.container.properties /home/model-server/config.properties"
+        in DOCKERFILE
+    )
     assert "--ts-config /home/model-server/config.properties" in " ".join(
         part.strip('",') for part in DOCKERFILE.split()
     )

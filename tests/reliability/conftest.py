@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from stockcast.ops.layout import ProjectLayout
-from stockcast.ops.local_torchserve import LocalTorchServe, Ports
+from stockcast.app.layout import ProjectLayout
+from stockcast.stack.torchserve import LocalTorchServe, Ports
 
 LAYOUT = ProjectLayout(Path(__file__).resolve().parents[2])
 

@@ -22,7 +22,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stockcast.ops.local_torchserve import LocalTorchServe
+from stockcast.stack.torchserve import LocalTorchServe
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

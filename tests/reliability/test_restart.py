@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from stockcast.ops.layout import ProjectLayout
-from stockcast.ops.local_torchserve import LocalTorchServe, Ports
+from stockcast.app.layout import ProjectLayout
+from stockcast.stack.torchserve import LocalTorchServe, Ports
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

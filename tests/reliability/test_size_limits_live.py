@@ -13,9 +13,9 @@ import psutil
 import pytest
 import requests
 
-from stockcast.ops.layout import ProjectLayout
-from stockcast.ops.local_torchserve import LocalTorchServe, read_properties
+from stockcast.app.layout import ProjectLayout
 from stockcast.serving.upload_limits import MAX_ROWS
+from stockcast.stack.torchserve import LocalTorchServe, read_properties
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from stockcast.ops.local_torchserve import LocalTorchServe
-from stockcast.ops.soak import soak
+from stockcast.bench.soak import soak
+from stockcast.stack.torchserve import LocalTorchServe
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from stockcast.ops.local_torchserve import LocalTorchServe
-from stockcast.ops.soak import kill_worker_under_load
+from stockcast.bench.soak import kill_worker_under_load
+from stockcast.stack.torchserve import LocalTorchServe
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from stockcast.data.validation import read_price_table
+from stockcast.app.layout import ProjectLayout
 from stockcast.errors import DataValidationError
-from stockcast.ops.layout import ProjectLayout
+from stockcast.inputs.validation import read_price_table
 from stockcast.serving.fast_csv import read_plain, read_upload
 from stockcast.serving.service import rejection_for
 

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 import requests
 
+from stockcast.app.layout import ProjectLayout
 from stockcast.model.forecaster import Forecaster
-from stockcast.ops.layout import ProjectLayout
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,4 +1,4 @@
-"""serving/metrics.yaml declares every handler metric with the dimensions the handler sends."""
+"""torchserve/metrics.yaml declares every handler metric with the dimensions the handler sends."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ts.metrics.metric_type_enum import MetricTypes
 from stockcast.serving.prometheus_metrics import DECLARED, REJECTED, HandlerMetrics, MetricLine
 from stockcast.serving.service import Outcome, RequestRejected
 
-METRICS_YAML = Path(__file__).resolve().parents[2] / "serving" / "metrics.yaml"
+METRICS_YAML = Path(__file__).resolve().parents[2] / "torchserve" / "metrics.yaml"
 
 
 @pytest.fixture

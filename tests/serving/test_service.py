@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from stockcast.data.validation import read_ohlcv_csv, read_price_table
+from stockcast.app.layout import ProjectLayout
 from stockcast.errors import DataValidationError
+from stockcast.inputs.validation import read_ohlcv_csv, read_price_table
 from stockcast.model.forecaster import Forecaster
-from stockcast.ops.layout import ProjectLayout
 from stockcast.serving.service import (
     RequestRejected,
     extract_csv,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from stockcast.ops.local_torchserve import page_url
+from stockcast.stack.upload_page import page_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -10,8 +10,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from stockcast.data.cache_record import ohlcv_sha256
-from stockcast.data.validation import read_ohlcv_csv
+from stockcast.inputs.validation import read_ohlcv_csv
+from stockcast.market.cache_record import ohlcv_sha256
 from stockcast.training.datamodule import StockDataModule
 from stockcast.training.lightning_module import ForecastModule
 from stockcast.training.run import train

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stockcast.ops.packaging import artifact_dir
+from stockcast.release.packaging import artifact_dir
 from stockcast.training.run import train
 
 ROOT = Path(__file__).resolve().parents[2]

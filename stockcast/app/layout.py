@@ -1,0 +1,120 @@
+"""Where a stockcast checkout keeps what the ops tools read and write, derived from one root.
+
+The installed package never assumes it sits inside the repository: scripts and tests pass the
+root they know (`ProjectLayout.find()` walks up from the working directory), and every path the
+packaging, the local stack and the benchmarks use is a property here, written once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from stockcast.errors import StockcastError
+
+MODEL_NAME = "stockcast"  # the name TorchServe registers and the URL path `/predictions/<name>`
+LOAD_ROWS = 250  # rows of the sample that load tests, soak and benchmarks POST (about a year)
+
+
+@dataclass(frozen=True)
+class ProjectLayout:
+    """The checkout's directories and files; nothing here is created on construction."""
+
+    root: Path
+
+    @classmethod
+    def find(cls, start: str | Path | None = None) -> ProjectLayout:
+        """The nearest directory at or above `start` (default: the working directory) holding
+        `conf/train.yaml` and `torchserve/config.properties`."""
+        here = Path(start or Path.cwd()).resolve()
+        for candidate in (here, *here.parents):
+            layout = cls(candidate)
+            if (candidate / "conf" / "train.yaml").is_file() and layout.serving_config.is_file():
+                return layout
+        raise StockcastError(
+            f"{here} is not inside a stockcast checkout (no conf/train.yaml and "
+            "torchserve/config.properties above it); run from the repository"
+        )
+
+    # TorchServe's settings (torchserve/), the handler and what the archive carries
+    @property
+    def serving_config(self) -> Path:
+        return self.root / "torchserve" / "config.properties"
+
+    @property
+    def log_config(self) -> Path:
+        return self.root / "torchserve" / "log4j2.xml"
+
+    @property
+    def model_config(self) -> Path:
+        return self.root / "torchserve" / "model-config.yaml"
+
+    @property
+    def metrics_config(self) -> Path:
+        return self.root / "torchserve" / "metrics.yaml"
+
+    @property
+    def handler(self) -> Path:
+        return self.root / "handlers" / "stockcast_handler.py"
+
+    @property
+    def bench_handlers(self) -> Path:
+        """The benchmark's own handlers, kept with the benchmark code (never in stockcast.mar)."""
+        return self.root / "stockcast" / "bench" / "handlers"
+
+    @property
+    def empty_handler(self) -> Path:
+        """The do-nothing handler that `make bench-serving` measures stockcast against."""
+        return self.bench_handlers / "empty_handler.py"
+
+    @property
+    def checks_handler(self) -> Path:
+        """`make bench-serving`'s second floor: stockcast's handler without the forecast, archived
+        with the benchmarked archive's contents."""
+        return self.bench_handlers / "checks_handler.py"
+
+    @property
+    def web_dir(self) -> Path:
+        return self.root / "web"
+
+    @property
+    def dockerfile(self) -> Path:
+        return self.root / "deploy" / "Dockerfile"
+
+    # runs, archives and the local stack's state
+    @property
+    def runs_dir(self) -> Path:
+        """Where `python train.py` puts single runs (conf/hydra/default.yaml)."""
+        return self.root / "outputs" / "train" / "runs"
+
+    @property
+    def model_store(self) -> Path:
+        return self.root / "model_store"
+
+    @property
+    def state_dir(self) -> Path:
+        """Pids and logs of what `make run` started, for `make stop`."""
+        return self.root / ".run"
+
+    @property
+    def prometheus_local_config(self) -> Path:
+        return self.root / "monitoring" / "prometheus" / "prometheus.local.yml"
+
+    @property
+    def alert_rules_dir(self) -> Path:
+        return self.root / "monitoring" / "prometheus" / "rules"
+
+    # data
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def sample_csv(self) -> Path:
+        """The bundled GOOG sample that `make run`, the benchmarks and the load tests send."""
+        return self.data_dir / "GOOG.csv"
+
+    def sample_upload(self, rows: int = LOAD_ROWS) -> bytes:
+        """The header and the last `rows` rows of the sample: what a client typically POSTs."""
+        lines = self.sample_csv.read_text().splitlines()
+        return ("\n".join([lines[0], *lines[-rows:]]) + "\n").encode()

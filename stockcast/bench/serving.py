@@ -1,0 +1,403 @@
+"""Serving latency and throughput against TorchServe's own floor: wrk, three servers, one run.
+
+CLI: `python scripts/benchmark_serving.py [--mar path/to/stockcast.mar] [--duration 10] [--json out]`.
+
+Why a floor: on a shared machine absolute latencies move with the neighbours' load, so the figure
+that means something is stockcast's cost next to an empty handler (stockcast/bench/handlers/empty_handler.py, which
+answers `{"ok": true}`), measured in the same run under the same load. A second floor splits that
+cost in two: the checks handler (stockcast/bench/handlers/checks_handler.py, archived with the benchmarked
+archive's package and artifact) reads and checks each upload exactly as stockcast does, then
+answers `{"ok": true}`; what it adds over the empty handler every request pays before anything is
+forecast, and what stockcast adds over it is the forecast, its JSON and its metrics. All three
+archives are built with torchserve/model-config.yaml (workers, batch size, max batch delay) and
+served with torchserve/config.properties, each by a fresh TorchServe on free loopback ports, one at
+a time, in turn for `rounds` rounds (empty, checks, stockcast, empty, ...) so a change in the
+machine's load falls on all. wrk (a C load generator, `apt-get install wrk`) POSTs the sample's
+last 250 rows for `duration` seconds at each concurrency (1, 8, 32) after a short discarded
+warm-up.
+
+Reported per server (the median over rounds: one round disturbed by a neighbour, which happens
+on this shared machine, moves a mean by a third) and as ratios to the empty handler: p50 at
+concurrency 1, requests/s at 8 and 32, the CPU time TorchServe's processes (Java frontend and Python workers)
+spent per request, and errors (non-2xx answers and socket errors). Before the servers, the
+handler's compute path (`stockcast.serving.service.answer_batch`: parse, validate, forecast) is
+timed in-process on one thread, back to back (hot caches) and after a 64 MB read each (cold: as at
+concurrency 1 in a server). wrk shares the cores with the server, as a co-located client would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import psutil
+import torch
+
+from stockcast.app.layout import LOAD_ROWS, MODEL_NAME, ProjectLayout
+from stockcast.errors import StockcastError
+from stockcast.inputs.bars import Bars
+from stockcast.model.forecaster import Forecaster, network_returns
+from stockcast.release.packaging import MANIFEST, archive_handler, build_mar, newest_servable_run
+from stockcast.serving.service import answer_batch, parse_request
+from stockcast.stack.torchserve import LocalTorchServe, Ports, group_members
+
+CONCURRENCY = (1, 8, 32)
+EMPTY_MODEL = (
+    "empty"  # the floor: stockcast/bench/handlers/empty_handler.py, served under this name
+)
+CHECKS_MODEL = (
+    "checks"  # the second floor: stockcast/bench/handlers/checks_handler.py (reads and checks only)
+)
+SERVERS = (EMPTY_MODEL, CHECKS_MODEL, MODEL_NAME)  # the order within each round
+LABELS = {EMPTY_MODEL: "empty handler", CHECKS_MODEL: "read + checks only", MODEL_NAME: "stockcast"}
+TARGET_P50_RATIO = 1.5  # issue 12: p50 at c=1 at most 1.5x the empty handler's
+TARGET_RPS_RATIO = 0.35  # ... and requests/s at c=8 at least 0.35x its
+# wrk's Lua hooks: POST the CSV, then print one JSON line of exact latency percentiles (µs)
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "text/csv"
+local file = assert(io.open(os.getenv("BENCH_CSV"), "rb"))
+wrk.body = file:read("*a")
+file:close()
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, ' ..
+    '"non_2xx": %d, "socket_errors": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> tuple[dict[str, list[float]], dict]:
+    """Per-request milliseconds of the handler's compute path, outside any server, and what the
+    served model makes a request compute.
+
+    Two ways: `hot`, requests back to back, and `cold`, each after reading 64 MB as a server's
+    neighbours do between two requests at concurrency 1 (wrk, the frontend, the other worker),
+    which leaves the CPU caches holding none of the handler's code and data.
+    """
+    torch.set_num_threads(1)  # as each TorchServe worker runs
+    with tempfile.TemporaryDirectory() as unpacked:
+        with zipfile.ZipFile(mar) as archive:
+            archive.extractall(unpacked)
+        forecaster = Forecaster.load(unpacked)
+    body = csv.read_bytes()
+    elsewhere = np.ones(8 * 2**20)  # 64 MB, several times any last-level cache here
+    fields = [({"body": body}, "text/csv")]
+    table = parse_request(forecaster, *fields[0])
+    windows = forecaster.network_windows(table.bars)
+    model = served_model(forecaster, table.bars)
+    steps = {
+        "hot": lambda: answer_batch(forecaster, fields),
+        "cold": lambda: answer_batch(forecaster, fields),
+        # the cold request's stages, each timed alone after its own 64 MB read
+        "cold_read_and_check": lambda: parse_request(forecaster, *fields[0]),
+        "cold_forecast": lambda: forecaster.predict_bars([table.bars]),
+        "cold_network": lambda: network_returns(forecaster.net, forecaster.scaler, windows),
+    }
+    timings: dict[str, list[float]] = {kind: [] for kind in steps}
+    for kind, step in steps.items():
+        for i in range(repeats + 20):
+            if kind.startswith("cold"):
+                elsewhere.sum()
+            started = time.perf_counter()
+            step()
+            elapsed = (time.perf_counter() - started) * 1000
+            if i >= 20:  # warm-up excluded
+                timings[kind].append(elapsed)
+    [outcome] = answer_batch(forecaster, fields)
+    assert outcome.status == 200
+    return timings, model
+
+
+def served_model(forecaster: Forecaster, bars: Bars) -> dict:
+    """The model's settings that decide what a request of `bars` costs. With shrink 0 the served
+    forecast is naive and the network runs on each upload's two latest windows only; with shrink
+    > 0 the upload's self-calibration needs the network's forecast for every scored day as well."""
+    return {
+        "trained_on": forecaster.info.get("trained_on"),
+        "shrink": forecaster.calibration.shrink,
+        "network_windows_per_request": len(forecaster.network_windows(bars)),
+    }
+
+
+def server_cpu_seconds(server: LocalTorchServe) -> float:
+    """CPU time used so far by TorchServe's process group: the Java frontend and its workers."""
+    total = 0.0
+    for pid in group_members(server.pid):
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def run_wrk(
+    server: LocalTorchServe, script: Path, csv: Path, connections: int, duration_s: int
+) -> dict:
+    command = [
+        "wrk",
+        f"--connections={connections}",
+        f"--threads={min(connections, 2)}",
+        f"--duration={duration_s}s",
+        "--timeout=10s",
+        f"--script={script}",
+        server.prediction_url,
+    ]
+    cpu_before = server_cpu_seconds(server)
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, env={"BENCH_CSV": str(csv)}
+    ).stdout
+    cpu_used = server_cpu_seconds(server) - cpu_before
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    seconds = result["duration_us"] / 1e6
+    return {
+        "concurrency": connections,
+        "requests": result["requests"],
+        "requests_per_s": result["requests"] / seconds,
+        "p50_ms": result["p50_us"] / 1000,
+        "p95_ms": result["p95_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "non_2xx": result["non_2xx"],
+        "socket_errors": result["socket_errors"],
+        # what a request costs the server whatever else runs on the machine: the throughput
+        # ceiling on N idle cores is about N * 1000 / server_cpu_ms_per_request
+        "server_cpu_ms_per_request": cpu_used * 1000 / max(result["requests"], 1),
+    }
+
+
+def resolve_mar(layout: ProjectLayout, mar: Path | None, run: Path | None, scratch: Path) -> Path:
+    """The given archive, else a fresh one from `run` or the newest run, so today's serving/
+    settings count."""
+    if mar is not None:
+        return mar
+    if run is None:
+        newest = newest_servable_run(layout.runs_dir)
+        if newest is None:
+            raise StockcastError(
+                "no complete run under outputs/train/runs/: `make run` or `make train` first"
+            )
+        run = newest[0]
+    return build_mar(layout, run, scratch)
+
+
+def checks_archive(layout: ProjectLayout, mar: Path, store: Path, scratch: Path) -> Path:
+    """`<store>/checks.mar`: the files of `mar` (its package, artifact, stockcast's handler) with
+    the checks handler as the entry point, so the checks floor runs the benchmarked code."""
+    unpacked = scratch / "checks-files"
+    with zipfile.ZipFile(mar) as archive:
+        version = json.loads(archive.read(MANIFEST))["model"]["modelVersion"]
+        archive.extractall(unpacked)
+    shutil.rmtree(unpacked / Path(MANIFEST).parent)  # the archiver writes the checks' manifest
+    (unpacked / layout.model_config.name).unlink()  # and adds model-config.yaml itself
+    return archive_handler(
+        layout, layout.checks_handler, store, version, CHECKS_MODEL, extra_dir=unpacked
+    )
+
+
+def load_levels(
+    layout: ProjectLayout, store: Path, model_name: str, scratch: Path, csv: Path, duration_s: int
+) -> tuple[dict, list[dict]]:
+    """Start a fresh TorchServe for `<store>/<model_name>.mar`, run wrk at each concurrency, stop
+    it; the model's settings as the server reports them, and one result per concurrency."""
+    script = scratch / "post_csv.lua"
+    script.write_text(WRK_SCRIPT)
+    state = Path(tempfile.mkdtemp(prefix=f"{model_name}-", dir=scratch))
+    server = LocalTorchServe.start(layout, store, state, ports=Ports.free(), model_name=model_name)
+    try:
+        settings = server.describe()
+        run_wrk(server, script, csv, 8, 3)  # warm-up, discarded
+        return settings, [run_wrk(server, script, csv, c, duration_s) for c in CONCURRENCY]
+    finally:
+        server.stop()
+
+
+def summarize(rounds: list[list[dict]]) -> dict:
+    """One server's figures over its rounds: medians of rates, latencies and CPU; summed errors."""
+    levels = {}
+    for c, results in zip(CONCURRENCY, zip(*rounds, strict=True), strict=True):
+        levels[c] = {
+            key: statistics.median(r[key] for r in results)
+            for key in ("requests_per_s", "p50_ms", "p95_ms", "p99_ms", "server_cpu_ms_per_request")
+        } | {"errors": sum(r["non_2xx"] + r["socket_errors"] for r in results)}
+    return {
+        "p50_ms_c1": levels[1]["p50_ms"],
+        "requests_per_s_c8": levels[8]["requests_per_s"],
+        "requests_per_s_c32": levels[32]["requests_per_s"],
+        "server_cpu_ms_per_request_c8": levels[8]["server_cpu_ms_per_request"],
+        "errors": sum(level["errors"] for level in levels.values()),
+        "levels": {str(c): level for c, level in levels.items()},
+    }
+
+
+def ratios_to(ours: dict, floor: dict) -> dict:
+    """A server's figures over a floor's."""
+    return {
+        "p50_c1": ours["p50_ms_c1"] / floor["p50_ms_c1"],
+        "requests_per_s_c8": ours["requests_per_s_c8"] / floor["requests_per_s_c8"],
+        "requests_per_s_c32": ours["requests_per_s_c32"] / floor["requests_per_s_c32"],
+        "server_cpu_ms_per_request_c8": ours["server_cpu_ms_per_request_c8"]
+        / floor["server_cpu_ms_per_request_c8"],
+    }
+
+
+def compare(ours: dict, floor: dict) -> tuple[dict, dict]:
+    """Stockcast's figures over the empty handler's, and which of issue 12's targets they meet."""
+    ratios = ratios_to(ours, floor)
+    targets_met = {
+        "p50_c1_at_most_1.5x": ratios["p50_c1"] <= TARGET_P50_RATIO,
+        "requests_per_s_c8_at_least_0.35x": ratios["requests_per_s_c8"] >= TARGET_RPS_RATIO,
+        "zero_errors": ours["errors"] == 0 and floor["errors"] == 0,
+    }
+    return ratios, targets_met
+
+
+def benchmark(
+    layout: ProjectLayout,
+    mar: Path | None,
+    duration_s: int,
+    rounds: int = 3,
+    run: Path | None = None,
+) -> dict:
+    """In-process cost, then the three servers under wrk, in turn; the figures."""
+    if shutil.which("wrk") is None:
+        raise StockcastError("wrk is not installed (apt-get install wrk, or make bench-serving)")
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as scratch:
+        scratch = Path(scratch)
+        stores = {name: scratch / f"{name}-store" for name in SERVERS}
+        stores[MODEL_NAME].mkdir()
+        served = stores[MODEL_NAME] / f"{MODEL_NAME}.mar"
+        shutil.copy2(resolve_mar(layout, mar, run, scratch / "build"), served)
+        archive_handler(layout, layout.empty_handler, stores[EMPTY_MODEL], "1.0", EMPTY_MODEL)
+        checks_archive(layout, served, stores[CHECKS_MODEL], scratch)
+        csv = scratch / f"prices_{LOAD_ROWS}.csv"
+        csv.write_bytes(layout.sample_upload(LOAD_ROWS))
+
+        compute, model = in_process_ms(served, csv)
+        runs: dict[str, list[list[dict]]] = {name: [] for name in SERVERS}
+        for _ in range(rounds):
+            for name in SERVERS:
+                settings, results = load_levels(
+                    layout, stores[name], name, scratch, csv, duration_s
+                )
+                runs[name].append(results)
+
+    servers = {name: summarize(results) for name, results in runs.items()}
+    ratios, targets_met = compare(servers[MODEL_NAME], servers[EMPTY_MODEL])
+    return {
+        "load_average_1m_before": load_before,  # the machine is shared: say how busy it was
+        "load_average_1m_after": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
+        "csv_rows": LOAD_ROWS,
+        "model": model,
+        "duration_s": duration_s,
+        "rounds": rounds,
+        "workers": len(settings["workers"]),  # the same model-config.yaml for all three
+        "batch_size": settings["batchSize"],
+        "max_batch_delay_ms": settings["maxBatchDelay"],
+        "in_process_p50_ms": statistics.median(compute["hot"]),
+        "in_process_p95_ms": statistics.quantiles(compute["hot"], n=20)[-1],
+        "in_process_cold_p50_ms": statistics.median(compute["cold"]),
+        "in_process_cold_stages_p50_ms": {
+            kind.removeprefix("cold_"): statistics.median(compute[kind])
+            for kind in ("cold_read_and_check", "cold_forecast", "cold_network")
+        },
+        "servers": servers,
+        "ratios": ratios,
+        "checks_ratios": ratios_to(servers[CHECKS_MODEL], servers[EMPTY_MODEL]),
+        "targets_met": targets_met,
+        "rounds_detail": runs,
+    }
+
+
+def markdown(report: dict) -> str:
+    """The summary table (the three servers and the ratios), what the targets leave for the
+    forecast, then every round's levels."""
+    servers, ratio, checks = report["servers"], report["ratios"], report["checks_ratios"]
+    lines = [
+        f"{report['csv_rows']}-row CSV, {report['workers']} workers, batch size "
+        f"{report['batch_size']}, max batch delay {report['max_batch_delay_ms']} ms, "
+        f"{report['duration_s']} s per level, {report['rounds']} rounds in turn (wrk); "
+        f"{report['cpus']} CPUs, 1-min load average {report['load_average_1m_before']:.1f} "
+        f"before, {report['load_average_1m_after']:.1f} after",
+        f"model trained on {report['model']['trained_on']}, shrink "
+        f"{report['model']['shrink']}: the network forecasts "
+        f"{report['model']['network_windows_per_request']} windows per request",
+        "",
+        "| | p50 ms, c=1 | requests/s, c=8 | requests/s, c=32 | server CPU ms/request, c=8 "
+        "| errors |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name in SERVERS:
+        figures = servers[name]
+        lines.append(
+            f"| {LABELS[name]} | {figures['p50_ms_c1']:.2f} | {figures['requests_per_s_c8']:,.0f} "
+            f"| {figures['requests_per_s_c32']:,.0f} | "
+            f"{figures['server_cpu_ms_per_request_c8']:.2f} | {figures['errors']} |"
+        )
+    lines += [
+        f"| stockcast / empty | **{ratio['p50_c1']:.2f}x** (target <= {TARGET_P50_RATIO}x) | "
+        f"**{ratio['requests_per_s_c8']:.2f}x** (target >= {TARGET_RPS_RATIO}x) | "
+        f"{ratio['requests_per_s_c32']:.2f}x | {ratio['server_cpu_ms_per_request_c8']:.1f}x | |",
+        f"| read + checks / empty | {checks['p50_c1']:.2f}x | {checks['requests_per_s_c8']:.2f}x "
+        f"| {checks['requests_per_s_c32']:.2f}x | {checks['server_cpu_ms_per_request_c8']:.1f}x "
+        "| |",
+        "",
+        budget_text(report),
+        "",
+        "| round | server | concurrency | requests/s | p50 ms | p95 ms | p99 ms | non-2xx "
+        "| socket errors | server CPU ms/request |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in SERVERS:
+        for number, results in enumerate(report["rounds_detail"][name], start=1):
+            for r in results:
+                lines.append(
+                    f"| {number} | {name} | {r['concurrency']} | {r['requests_per_s']:,.0f} | "
+                    f"{r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['non_2xx']} "
+                    f"| {r['socket_errors']} | {r['server_cpu_ms_per_request']:.2f} |"
+                )
+    lines += [
+        "",
+        f"in-process handler compute (answer_batch: parse + validate + forecast, 1 thread): "
+        f"p50 {report['in_process_p50_ms']:.2f} ms, p95 {report['in_process_p95_ms']:.2f} ms; "
+        f"with the caches emptied before each request: p50 "
+        f"{report['in_process_cold_p50_ms']:.2f} ms ("
+        + ", ".join(
+            f"{stage.replace('_', ' ')} {ms:.2f}"
+            for stage, ms in report["in_process_cold_stages_p50_ms"].items()
+        )
+        + " ms, each alone)",
+    ]
+    return "\n".join(lines)
+
+
+def budget_text(report: dict) -> str:
+    """The targets in milliseconds and requests/s, and how much of them the checks floor uses."""
+    servers = report["servers"]
+    empty, checks, ours = (servers[name] for name in SERVERS)
+    p50_target = TARGET_P50_RATIO * empty["p50_ms_c1"]
+    return (
+        f"The targets: p50 at c=1 at most {p50_target:.2f} ms, and "
+        f"{TARGET_RPS_RATIO * empty['requests_per_s_c8']:,.0f} requests/s at c=8. Read + checks "
+        f"alone: {checks['p50_ms_c1']:.2f} ms and {checks['requests_per_s_c8']:,.0f} requests/s, "
+        f"which leaves {p50_target - checks['p50_ms_c1']:.2f} ms of the p50 for the "
+        f"forecast, its JSON and metrics; they take "
+        f"{ours['p50_ms_c1'] - checks['p50_ms_c1']:.2f} ms (stockcast minus read + checks), and "
+        f"{ours['server_cpu_ms_per_request_c8'] - checks['server_cpu_ms_per_request_c8']:.2f} ms "
+        f"of server CPU per request at c=8."
+    )

@@ -1,1 +1,0 @@
-"""Operating the service: packaging archives, the local TorchServe/Prometheus stack, soak and benchmarks."""

@@ -1,0 +1,282 @@
+"""`make retrain` and `make rollback` (python lifecycle.py command=retrain|rollback).
+
+retrain:  refresh the prices (yfinance, or the cache offline) -> train a challenger and its
+          deployable refit -> package it as its own version -> register it (the default does not
+          change) -> check its version endpoint -> compare the held-out twins of champion and
+          challenger on the same unseen days -> set it as default only if the rule in
+          conf/lifecycle/default.yaml says so -> print the decision table.
+rollback: make the version the last promotion replaced the default again.
+
+Both refuse in one line when TorchServe does not answer, and both are idempotent: a challenger
+is named by its data and recipe (`<last date>.<hash>`), so retraining on unchanged data prints
+the earlier decision, and a second rollback finds nothing left to undo. Switching the default is
+one in-memory pointer change in TorchServe (no request is lost, tests/release/test_lifecycle.py);
+`stockcast.mar` and lifecycle.json in the model store follow it, so a restart serves it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pandas as pd
+import requests
+from omegaconf import DictConfig, OmegaConf
+
+from stockcast.app.layout import MODEL_NAME, ProjectLayout
+from stockcast.backtest.promotion import PromotionRule, compare, print_decision
+from stockcast.errors import DataSourceError, LifecycleError
+from stockcast.market.cache_record import ohlcv_sha256
+from stockcast.market.prices import cache_path, download, write_csv_atomic
+from stockcast.model.forecaster import SPEC_FILE
+from stockcast.release.management import ManagementClient
+from stockcast.release.packaging import HELDOUT_DIR, build_mar, versioned_archive
+from stockcast.release.versions import (
+    PromotionState,
+    heldout_forecaster,
+    install_default,
+    keep_archive,
+)
+from stockcast.training.run import train
+
+# the config groups that make a challenger what it is: same data and same recipe, same version
+RECIPE = ("data", "model", "trainer", "callbacks", "calibration", "seed", "refit")
+
+
+def retrain(cfg: DictConfig, layout: ProjectLayout) -> int:
+    """Train, register and judge a challenger; promote it when it wins (module docstring)."""
+    settings = cfg.lifecycle
+    client = management_client(settings)
+    client.check()
+    champion = client.default_version()
+    if champion is None:
+        raise LifecycleError(f"no {MODEL_NAME} model is registered at {client.url}: `make run`")
+    data_dir, source = refreshed_prices(cfg)
+    frames = {
+        ticker: hydra.utils.instantiate(
+            cfg.data, ticker=ticker, data_dir=str(data_dir)
+        ).load_frame()
+        for ticker in tickers_of(cfg)
+    }
+    frame = next(iter(frames.values()))  # the versions are judged on the first ticker's days
+    print(f"data:       {source}, {len(frame)} rows up to {frame['Date'].iloc[-1].date()}")
+    version = challenger_version(cfg, pd.concat(frames.values(), ignore_index=True))
+    store = Path(settings.model_store)
+    state = PromotionState.load(store)
+    if version in state.decisions:
+        earlier = state.decisions[version]
+        verdict = "promoted" if earlier["promoted"] else "not promoted: "
+        verdict += "; ".join(earlier["objections"])
+        print(
+            f"challenger: {version} (same data, same recipe) was judged at {earlier['at']}: {verdict}"
+        )
+        return 0
+    print(f"champion:   {champion}\nchallenger: {version}")
+    rewritten = rewritten_history(store, champion, frames)
+    if rewritten:
+        print(rewritten)
+    if not (store / versioned_archive(version)).is_file():
+        run = train_challenger(cfg, data_dir, Path(cfg.paths.output_dir) / "challenger")
+        build_mar(layout, run, store, version=version, file_name=versioned_archive(version))
+    judge(cfg, client, champion, version, frame)
+    return 0
+
+
+def judge(
+    cfg: DictConfig, client: ManagementClient, champion: str, version: str, frame: pd.DataFrame
+) -> dict[str, Any]:
+    """Register the packaged challenger `version`, compare it with `champion` and promote it if
+    it wins; record, print and return the decision."""
+    settings = cfg.lifecycle
+    store = Path(settings.model_store)
+    if version not in client.versions():
+        print(f"registering {versioned_archive(version)} ...")
+        client.register(versioned_archive(version))
+    served = {
+        role: served_model(settings, v, frame)
+        for role, v in (("champion", champion), ("challenger", version))
+    }
+    keep_archive(store, champion)
+    with tempfile.TemporaryDirectory() as scratch:
+        comparison = compare(
+            heldout_forecaster(store, champion, Path(scratch)),
+            heldout_forecaster(store, version, Path(scratch)),
+            frame,
+            settings.last_days,
+            settings.upload_rows,
+        )
+    rule = PromotionRule(**settings.rule, min_days=settings.min_days)
+    objections = rule.objections(comparison)
+    state = PromotionState.load(store)
+    if not objections:
+        client.set_default(version)
+        install_default(store, version)
+        state.record("promote", version, champion)
+    decision = {
+        "at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+        "champion": champion,
+        "challenger": version,
+        "promoted": not objections,
+        "objections": objections,
+        "rule": f"interval score at most {rule.interval_score_tolerance:.1%} and relative MAE "
+        f"at most {rule.rel_mae_tolerance} above the champion's, on >= {rule.min_days} days",
+        "comparison": comparison,
+        "trained_until": {role: model["trained_until"] for role, model in served.items()},
+        "serves": {
+            role: f"/predictions/{MODEL_NAME}/{model['version']}" for role, model in served.items()
+        },
+    }
+    state.decisions[version] = decision
+    state.save(store)
+    (Path(cfg.paths.output_dir) / "decision.json").write_text(json.dumps(decision, indent=2))
+    print_decision(decision)
+    prune(client, state, keep={champion, state.default, state.rollback_target(), version})
+    return decision
+
+
+def rollback(cfg: DictConfig) -> int:
+    """Make the version that the last promotion replaced the default again (at most once)."""
+    settings = cfg.lifecycle
+    client = management_client(settings)
+    client.check()
+    store = Path(settings.model_store)
+    state = PromotionState.load(store)
+    current = client.default_version()
+    target = state.rollback_target()
+    if target is None:
+        done = "the last change was a rollback" if state.events else "no promotion is recorded"
+        print(f"nothing to roll back: {current} is the default and {done}")
+        return 0
+    if current != state.default:
+        raise LifecycleError(
+            f"TorchServe's default is {current}, but the last promotion made {state.default} the "
+            "default (was the model store redeployed by `make run`?); nothing rolled back"
+        )
+    archive = keep_archive(store, target)
+    if target not in client.versions():
+        client.register(archive)
+    client.set_default(target)
+    install_default(store, target)
+    state.record("rollback", target, current)
+    state.save(store)
+    print(f"rolled back: {target} is the default again (was {current})")
+    return 0
+
+
+def management_client(settings: DictConfig) -> ManagementClient:
+    return ManagementClient(settings.management_url, key=settings.management_key)
+
+
+def rewritten_history(store: Path, champion: str, frames: dict[str, pd.DataFrame]) -> str | None:
+    """A line when the prices the champion learned from read differently in today's data, else
+    None. Auto-adjusted prices (yfinance's `auto_adjust`) re-scale every earlier close after each
+    dividend or split, so the same days can come back as other numbers; the champion's held-out
+    twin records a fingerprint of every row it learned from (`data_sha256`)."""
+    spec = store / HELDOUT_DIR / champion / SPEC_FILE
+    if not spec.is_file():
+        return None
+    info = json.loads(spec.read_text()).get("info", {})
+    recorded, until = info.get("data_sha256"), info.get("trained_until")
+    tickers = info.get("tickers") or [info.get("ticker")]
+    if not recorded or not until or any(ticker not in frames for ticker in tickers):
+        return None
+    learned = pd.concat([frames[t][frames[t]["Date"] <= until] for t in tickers], ignore_index=True)
+    if ohlcv_sha256(learned) == recorded:
+        return None
+    return (
+        f"history rewritten: the prices {champion} learned from (up to {until[:10]}) read "
+        "differently in today's data (a dividend or split adjustment re-scales past prices); "
+        "both models are compared on today's prices"
+    )
+
+
+def tickers_of(cfg: DictConfig) -> list[str]:
+    """What the model trains on: `data.ticker` alone, else `data.tickers`."""
+    return [cfg.data.ticker] if cfg.data.ticker else list(cfg.data.tickers)
+
+
+def refreshed_prices(cfg: DictConfig) -> tuple[Path, str]:
+    """Download every ticker again into lifecycle.data_dir (the bundled samples stay as shipped);
+    offline, train on the last download there, else on a copy of the training cache."""
+    settings, data = cfg.lifecycle, cfg.data
+    sources = []
+    for ticker in tickers_of(cfg):
+        target = cache_path(settings.data_dir, ticker, data.interval)
+        if settings.refresh:
+            try:
+                frame = download(
+                    ticker, data.start or settings.download_from, data.end, data.interval
+                )
+                write_csv_atomic(frame, target)
+                sources.append(f"downloaded {target}")
+                continue
+            except DataSourceError as error:
+                print(f"offline ({error}): training on the cached prices")
+        if target.is_file():
+            sources.append(f"cache {target}")
+            continue
+        cached = cache_path(cfg.paths.data_dir, ticker, data.interval)
+        if not cached.is_file():
+            raise DataSourceError(f"no prices for {ticker}: no download and no {cached}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(cached, target)
+        sources.append(f"cache {cached}")
+    return Path(settings.data_dir), "; ".join(sources)
+
+
+def challenger_version(cfg: DictConfig, frame: pd.DataFrame) -> str:
+    """`<last date>.<8 hex>`: the hash covers the prices and the recipe, not where files live."""
+    recipe = {key: OmegaConf.to_container(cfg, resolve=False).get(key) for key in RECIPE}
+    for where in ("data_dir", "refresh"):
+        recipe["data"].pop(where, None)
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
+    digest.update(frame.to_csv(index=False).encode())
+    return f"{pd.Timestamp(frame['Date'].iloc[-1]):%Y%m%d}.{digest.hexdigest()[:8]}"
+
+
+def train_challenger(cfg: DictConfig, data_dir: Path, output_dir: Path) -> Path:
+    """The evaluated run and its deployable refit, from the prices in `data_dir`."""
+    run = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    run.data.data_dir, run.data.refresh, run.refit = str(data_dir), False, True
+    run.paths.output_dir = run.trainer.default_root_dir = str(output_dir)
+    for key in ("lifecycle", "command"):
+        run.pop(key)
+    train(run)
+    return output_dir
+
+
+def served_model(settings: DictConfig, version: str, frame: pd.DataFrame) -> dict[str, Any]:
+    """The `model` block that `/predictions/stockcast/<version>` answers for the latest year."""
+    body = io.StringIO()
+    frame.tail(settings.upload_rows).assign(
+        Date=lambda f: f["Date"].map(pd.Timestamp.isoformat)
+    ).to_csv(body, index=False)
+    headers = {"Content-Type": "text/csv"}
+    if settings.inference_key:
+        headers["Authorization"] = f"Bearer {settings.inference_key}"
+    url = f"{settings.inference_url}/predictions/{MODEL_NAME}/{version}"
+    try:
+        response = requests.post(url, data=body.getvalue(), headers=headers, timeout=60)
+    except requests.RequestException as error:
+        raise LifecycleError(f"cannot reach {url}: {type(error).__name__}") from None
+    if response.status_code != 200:
+        raise LifecycleError(f"{url} answered {response.status_code}: {response.text[:300]}")
+    model = response.json()["model"]
+    if model["version"] != version:
+        raise LifecycleError(f"{url} answered as version {model['version']}")
+    return model
+
+
+def prune(client: ManagementClient, state: PromotionState, keep: set[str | None]) -> None:
+    """Unregister earlier challengers that are neither the default, the rollback target nor the
+    newest (each holds workers); their archives stay in the store."""
+    for version in client.versions():
+        if version in state.decisions and version not in keep:
+            client.unregister(version)
+            print(f"unregistered {version} (its archive stays in the model store)")

@@ -1,0 +1,440 @@
+"""Versions, promotion and rollback, against a real TorchServe of this module's own.
+
+The story the fixtures play, in order: the model store starts with the session's packaged model
+as champion (what `make run` deploys); `make retrain` with the champion's own recipe on the same
+prices ties with it and is promoted; a deliberately worse challenger (a network of hidden size 2
+trained for one epoch, its band scaled to a third) is registered but not promoted; the default
+is switched back and forth under load; `make rollback` restores the champion, twice to no
+further effect; and a TorchServe restarted on the same store serves the version promoted last.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import requests
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+from stockcast.app.layout import ProjectLayout
+from stockcast.backtest.promotion import PromotionRule, compare
+from stockcast.bench.soak import Load
+from stockcast.errors import DataSourceError
+from stockcast.inputs.validation import read_ohlcv_csv
+from stockcast.market.cache_record import ohlcv_sha256
+from stockcast.model.forecaster import SPEC_FILE, Forecaster
+from stockcast.release import lifecycle
+from stockcast.release.lifecycle import challenger_version, judge, train_challenger
+from stockcast.release.management import ManagementClient
+from stockcast.release.packaging import build_mar, versioned_archive
+from stockcast.release.versions import PromotionState, archive_version
+from stockcast.stack.torchserve import LocalTorchServe, Ports, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYOUT = ProjectLayout(ROOT)
+# the session's trained_run recipe (tests/conftest.py), spelled for the lifecycle config
+RECIPE = ("trainer.max_epochs=3", "model.net.hidden_size=16", "trainer.enable_progress_bar=false")
+LAST_DAYS = 60
+
+
+def live(test):
+    """Marks a test that needs this module's real TorchServe (slow, integration)."""
+    return pytest.mark.slow(pytest.mark.integration(test))
+
+
+def lifecycle_cfg(output_dir: Path, *overrides: str) -> DictConfig:
+    """conf/lifecycle.yaml as `python lifecycle.py` composes it, writing under `output_dir`."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            config_name="lifecycle", overrides=[f"paths.data_dir={ROOT / 'data'}", *overrides]
+        )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return cfg
+
+
+def settings(server: LocalTorchServe, store: Path, data_dir: Path) -> tuple[str, ...]:
+    return (
+        f"lifecycle.management_url={server.management_url}",
+        f"lifecycle.inference_url={server.inference_url}",
+        f"lifecycle.model_store={store}",
+        f"lifecycle.data_dir={data_dir}",
+        "lifecycle.refresh=false",
+        f"lifecycle.last_days={LAST_DAYS}",
+    )
+
+
+def run_lifecycle(command: str, run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """`python lifecycle.py command=...` from the project root, as `make retrain` runs it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "lifecycle.py",
+            f"command={command}",
+            *overrides,
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def answer(server: LocalTorchServe, version: str | None = None) -> dict[str, Any]:
+    url = server.prediction_url + (f"/{version}" if version else "")
+    response = requests.post(url, data=LAYOUT.sample_upload(), timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# --- without a server: names, the rule, the state ---------------------------------------------
+
+
+def test_a_challenger_is_named_by_its_last_day_its_prices_and_its_recipe(tmp_path):
+    frame = read_ohlcv_csv(LAYOUT.sample_csv)
+    cfg = lifecycle_cfg(tmp_path, *RECIPE)
+    version = challenger_version(cfg, frame)
+    assert version.startswith("20130301.") and len(version) == len("20130301.") + 8
+    assert (
+        challenger_version(lifecycle_cfg(tmp_path, *RECIPE, "paths.data_dir=/elsewhere"), frame)
+        == version
+    )
+    assert challenger_version(lifecycle_cfg(tmp_path, *RECIPE, "seed=7"), frame) != version
+    assert challenger_version(cfg, frame.iloc[:-1]).startswith("20130228.")
+
+
+def test_the_rule_promotes_within_its_tolerances_and_says_what_is_worse():
+    rule = PromotionRule(interval_score_tolerance=0.01, rel_mae_tolerance=0.005, min_days=20)
+    champion = {"winkler": 10.0, "rel_mae": 0.99}
+
+    def objections(winkler: float, rel_mae: float, days: int = 60) -> list[str]:
+        challenger = {"winkler": winkler, "rel_mae": rel_mae}
+        return rule.objections({"days": days, "champion": champion, "challenger": challenger})
+
+    assert objections(10.1, 0.995) == []  # 1% and 0.005 worse: still promoted
+    [worse] = objections(10.2, 0.99)
+    assert worse.startswith("interval score 10.200 > 10.100")
+    [worse] = objections(9.0, 1.0)
+    assert worse.startswith("relative MAE 1.0000 > 0.9950")
+    [few] = objections(9.0, 0.9, days=5)
+    assert "only 5 day(s)" in few
+
+
+def test_a_rollback_undoes_the_last_promotion_and_only_that():
+    state = PromotionState()
+    assert state.rollback_target() is None
+    state.record("promote", "b", "a")
+    state.record("promote", "c", "b")
+    assert state.rollback_target() == "b"
+    state.record("rollback", "b", "c")
+    assert state.default == "b" and state.rollback_target() is None
+
+
+def test_versions_are_compared_only_on_days_neither_held_out_model_learned_from(trained_run):
+    model = Forecaster.load(trained_run / "artifact")  # the global model: learned to 2011-03-18
+    frame = read_ohlcv_csv(LAYOUT.sample_csv)
+    comparison = compare(model, model, frame, last_days=5000, upload_rows=250)
+    assert comparison["unseen_after"] == model.info["trained_until"][:10] == "2011-03-18"
+    assert comparison["first_day"] == "2011-03-21" and comparison["last_day"] == "2013-03-01"
+    assert comparison["champion"] == comparison["challenger"]
+    later = Forecaster.load(trained_run / "artifact")
+    later.info["trained_until"] = "2013-02-01T00:00:00"  # a model that saw January 2013
+    assert compare(model, later, frame, 5000, 250)["first_day"] == "2013-02-04"
+
+
+def test_a_history_rewritten_by_an_adjustment_is_reported(tmp_path):
+    """A champion whose learned prices read differently today (a dividend re-scaled the past)."""
+    frame = read_ohlcv_csv(LAYOUT.sample_csv)
+    until = "2011-03-18T00:00:00"
+    twin = tmp_path / "heldout" / "v1"
+    twin.mkdir(parents=True)
+    learned = frame[frame["Date"] <= until]
+    info = {"tickers": ["GOOG"], "trained_until": until, "data_sha256": ohlcv_sha256(learned)}
+    (twin / SPEC_FILE).write_text(json.dumps({"info": info}))
+    assert lifecycle.rewritten_history(tmp_path, "v1", {"GOOG": frame}) is None
+    adjusted = frame.copy()
+    adjusted[["Open", "High", "Low", "Close"]] *= 0.99  # a 1% dividend adjustment
+    line = lifecycle.rewritten_history(tmp_path, "v1", {"GOOG": adjusted})
+    assert line.startswith("history rewritten: the prices v1 learned from (up to 2011-03-18)")
+    # days after the champion's last one may change freely
+    later = frame.copy()
+    later.loc[later["Date"] > until, "Close"] *= 1.01
+    assert lifecycle.rewritten_history(tmp_path, "v1", {"GOOG": later}) is None
+
+
+def test_a_refresh_downloads_into_the_lifecycle_cache_and_offline_falls_back_to_the_cache(
+    tmp_path, monkeypatch
+):
+    cfg = lifecycle_cfg(
+        tmp_path / "run", "data.ticker=GOOG", f"lifecycle.data_dir={tmp_path / 'live'}"
+    )
+    sample = read_ohlcv_csv(LAYOUT.sample_csv)
+
+    def offline(*args: object) -> pd.DataFrame:
+        raise DataSourceError("Yahoo Finance returned no rows (Could not resolve host)")
+
+    monkeypatch.setattr(lifecycle, "download", offline)
+    # offline with nothing downloaded yet: a copy of the training cache, the bundled file intact
+    assert lifecycle.refreshed_prices(cfg) == (tmp_path / "live", f"cache {LAYOUT.sample_csv}")
+    assert (tmp_path / "live" / "GOOG.csv").read_bytes() == LAYOUT.sample_csv.read_bytes()
+    monkeypatch.setattr(lifecycle, "download", lambda *args: sample.iloc[:-5])
+    data_dir, source = lifecycle.refreshed_prices(cfg)
+    assert data_dir == tmp_path / "live" and source.startswith("downloaded")
+    assert len(read_ohlcv_csv(data_dir / "GOOG.csv")) == len(sample) - 5  # not the bundled file
+    monkeypatch.setattr(lifecycle, "download", offline)  # offline again: the last download
+    assert lifecycle.refreshed_prices(cfg) == (tmp_path / "live", f"cache {data_dir / 'GOOG.csv'}")
+
+
+def test_the_daily_schedule_runs_the_same_command_as_by_hand():
+    service, timer = (configparser.ConfigParser(strict=False, interpolation=None) for _ in range(2))
+    service.read(ROOT / "deploy" / "systemd" / "stockcast-retrain.service")
+    timer.read(ROOT / "deploy" / "systemd" / "stockcast-retrain.timer")
+    assert service["Service"]["ExecStart"].endswith("make retrain")
+    assert service["Service"]["Type"] == "oneshot"
+    assert timer["Timer"]["OnCalendar"] == "Mon..Fri 22:30 UTC"
+    assert timer["Timer"]["Persistent"] == "true"
+    readme = (ROOT / "README.md").read_text()
+    assert "30 22 * * 1-5 cd /path/to/stockcast && make retrain" in readme  # the cron line
+    makefile = (ROOT / "Makefile").read_text()
+    assert "retrain: install\n\t$(PY) lifecycle.py command=retrain $(ARGS)" in makefile
+
+
+# --- against a real TorchServe ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def store(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model store holding what `make run` deploys: stockcast.mar, the champion."""
+    store = tmp_path_factory.mktemp("lifecycle_store")
+    build_mar(LAYOUT, trained_run, store)
+    return store
+
+
+@pytest.fixture(scope="module")
+def server(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTorchServe]:
+    server = LocalTorchServe.start(
+        LAYOUT, store, tmp_path_factory.mktemp("lifecycle_torchserve"), ports=Ports.free()
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server: LocalTorchServe) -> ManagementClient:
+    return ManagementClient(server.management_url)
+
+
+@pytest.fixture(scope="module")
+def champion(client: ManagementClient) -> str:
+    return client.default_version()
+
+
+@pytest.fixture(scope="module")
+def promotion(server, store, champion, tmp_path_factory) -> dict[str, Any]:
+    """`make retrain` with the champion's recipe on the same prices: a tie, so it is promoted."""
+    work = tmp_path_factory.mktemp("retrain")
+    started = time.perf_counter()
+    result = run_lifecycle(
+        "retrain", work / "run", *RECIPE, *settings(server, store, work / "data")
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    decision = json.loads((work / "run" / "decision.json").read_text())
+    return {
+        "result": result,
+        "decision": decision,
+        "seconds": time.perf_counter() - started,
+        "work": work,
+    }
+
+
+@pytest.fixture(scope="module")
+def rejection(promotion, server, store, client, tmp_path_factory) -> dict[str, Any]:
+    """A deliberately worse challenger, judged exactly as `make retrain` judges one."""
+    work = tmp_path_factory.mktemp("worse")
+    overrides = (
+        "trainer.max_epochs=1",
+        "model.net.hidden_size=2",
+        "trainer.enable_progress_bar=false",
+    )
+    cfg = lifecycle_cfg(work, *overrides, *settings(server, store, work / "data"))
+    run = train_challenger(cfg, ROOT / "data", work / "challenger")
+    for artifact in (run / "artifact", run / "refit" / "artifact"):  # a band a third as wide
+        spec = json.loads((artifact / SPEC_FILE).read_text())
+        spec["calibration"]["quantiles"] = [q / 3 for q in spec["calibration"]["quantiles"]]
+        spec["calibration"]["self_rows"] = 0  # served as stored: no upload may repair it
+        (artifact / SPEC_FILE).write_text(json.dumps(spec))
+    frame = read_ohlcv_csv(LAYOUT.sample_csv)
+    version = challenger_version(cfg, frame)
+    build_mar(LAYOUT, run, store, version=version, file_name=versioned_archive(version))
+    return judge(cfg, client, client.default_version(), version, frame)
+
+
+@live
+def test_retrain_registers_the_challenger_and_promotes_it_when_it_is_not_worse(
+    promotion, server, store, champion, client
+):
+    decision = promotion["decision"]
+    challenger = decision["challenger"]
+    assert decision["promoted"] and decision["champion"] == champion
+    assert decision["comparison"]["days"] == LAST_DAYS
+    assert decision["comparison"]["last_day"] == "2013-03-01"
+    assert set(client.versions()) == {champion, challenger}
+    assert client.default_version() == challenger
+    # the decision table, with both models' figures
+    stdout = promotion["result"].stdout
+    assert f"champion {champion} against challenger {challenger}" in stdout
+    assert "interval score" in stdout and f"promoted: {challenger} is the default now" in stdout
+    # what is served now learned up to the data's last row, and says which archive it is
+    served = answer(server)["model"]
+    assert served["version"] == challenger and served["trained_until"][:10] == "2013-03-01"
+    assert archive_version(store / "stockcast.mar") == challenger  # what a restart loads
+    assert (store / versioned_archive(champion)).is_file()  # kept for a rollback
+
+
+@live
+def test_retrain_on_unchanged_prices_and_recipe_changes_nothing(promotion, server, store, client):
+    again = run_lifecycle(
+        "retrain",
+        promotion["work"] / "again",
+        *RECIPE,
+        *settings(server, store, promotion["work"] / "data"),
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    challenger = promotion["decision"]["challenger"]
+    assert f"challenger: {challenger} (same data, same recipe) was judged" in again.stdout
+    assert not (promotion["work"] / "again" / "challenger").exists()  # nothing trained
+    assert client.default_version() == challenger
+
+
+@live
+def test_a_worse_challenger_is_registered_but_not_promoted(rejection, promotion, server, client):
+    worse, promoted = rejection["challenger"], promotion["decision"]["challenger"]
+    assert not rejection["promoted"]
+    assert any(objection.startswith("interval score") for objection in rejection["objections"])
+    comparison = rejection["comparison"]
+    assert comparison["challenger"]["coverage"] < comparison["champion"]["coverage"]
+    assert worse in client.versions() and client.default_version() == promoted
+    assert answer(server, worse)["model"]["version"] == worse  # there to inspect
+
+
+@live
+def test_every_version_answers_at_its_own_endpoint_and_the_default_at_the_plain_one(
+    rejection, promotion, server, champion
+):
+    promoted = promotion["decision"]["challenger"]
+    for version in (champion, promoted, rejection["challenger"]):
+        assert answer(server, version)["model"]["version"] == version
+    assert answer(server)["model"]["version"] == promoted
+
+
+@live
+def test_every_version_reports_its_own_coverage_and_drift_metrics(
+    rejection, promotion, server, champion
+):
+    versions = {champion, promotion["decision"]["challenger"], rejection["challenger"]}
+    for version in versions:
+        answer(server, version)
+
+    def labelled(name: str) -> set[str]:
+        lines = requests.get(server.metrics_url, timeout=10).text.splitlines()
+        return {
+            v
+            for v in versions
+            for line in lines
+            if line.startswith(name) and f'version="{v}"' in line
+        }
+
+    deadline = time.monotonic() + 20  # the frontend parses worker metrics asynchronously
+    while labelled("stockcast_backtest_covered{") != versions and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for name in (
+        "stockcast_backtest_scored{",
+        "stockcast_backtest_covered{",
+        "stockcast_input_volatility_percentile_count{",
+        "stockcast_input_return_percentile_count{",
+    ):
+        assert labelled(name) == versions, name
+
+
+@live
+def test_switching_the_default_under_load_fails_no_request(
+    rejection, promotion, server, client, champion
+):
+    promoted = promotion["decision"]["challenger"]
+    switches = 0
+    with Load(
+        server.prediction_url, LAYOUT.sample_upload(), concurrency=8, max_requests=100_000
+    ) as load:
+        time.sleep(1.0)
+        for version in [champion, promoted] * 5:
+            client.set_default(version)
+            switches += 1
+            time.sleep(0.5)
+        time.sleep(1.0)
+    samples = load.samples
+    failed = [sample for sample in samples if not sample.ok]
+    print(
+        f"\nswitch under load: {switches} switches, {len(samples)} requests, {len(failed)} failed"
+    )
+    assert len(samples) > 100
+    assert not failed, failed[:5]
+    assert client.default_version() == promoted
+
+
+@live
+def test_rollback_restores_the_champion_and_a_second_one_changes_nothing(
+    rejection, promotion, server, store, client, champion, tmp_path
+):
+    overrides = (
+        f"lifecycle.management_url={server.management_url}",
+        f"lifecycle.model_store={store}",
+    )
+    first = run_lifecycle("rollback", tmp_path / "first", *overrides)
+    assert first.returncode == 0, first.stderr[-3000:]
+    promoted = promotion["decision"]["challenger"]
+    assert f"rolled back: {champion} is the default again (was {promoted})" in first.stdout
+    assert client.default_version() == champion == answer(server)["model"]["version"]
+    second = run_lifecycle("rollback", tmp_path / "second", *overrides)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "nothing to roll back" in second.stdout
+    assert client.default_version() == champion
+    assert archive_version(store / "stockcast.mar") == champion
+    assert PromotionState.load(store).default == champion
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["retrain", "rollback"])
+def test_without_a_running_torchserve_both_refuse_in_one_line(command, tmp_path):
+    result = run_lifecycle(
+        command, tmp_path / "run", f"lifecycle.management_url=http://127.0.0.1:{free_port()}"
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: TorchServe is not running at http://127.0.0.1:")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "challenger").exists()  # refused before training
+
+
+@live
+def test_a_restarted_torchserve_serves_the_version_promoted_or_restored_last(
+    rejection, promotion, server, store, champion, tmp_path
+):
+    """Runs last: it stops this module's server."""
+    assert PromotionState.load(store).default == champion  # after the rollback
+    server.stop()
+    restarted = LocalTorchServe.start(LAYOUT, store, tmp_path / "restarted", ports=Ports.free())
+    try:
+        assert restarted.describe()["modelVersion"] == champion
+        assert answer(restarted)["model"]["version"] == champion
+    finally:
+        restarted.stop()
