@@ -58,7 +58,7 @@ CHECKS_MODEL = (
 )
 SERVERS = (EMPTY_MODEL, CHECKS_MODEL, MODEL_NAME)  # the order within each round
 LABELS = {EMPTY_MODEL: "empty handler", CHECKS_MODEL: "read + checks only", MODEL_NAME: "stockcast"}
-TARGET_P50_RATIO = 1.5  # issue 12: p50 at c=1 at most 1.5x the empty handler's
+TARGET_P50_RATIO = 1.5  # target: p50 at c=1 at most 1.5x the empty handler's
 TARGET_RPS_RATIO = 0.35  # ... and requests/s at c=8 at least 0.35x its
 # wrk's Lua hooks: POST the CSV, then print one JSON line of exact latency percentiles (µs)
 WRK_SCRIPT = """
@@ -255,7 +255,7 @@ def ratios_to(ours: dict, floor: dict) -> dict:
 
 
 def compare(ours: dict, floor: dict) -> tuple[dict, dict]:
-    """Stockcast's figures over the empty handler's, and which of issue 12's targets they meet."""
+    """Stockcast's figures over the empty handler's, and which of the latency targets they meet."""
     ratios = ratios_to(ours, floor)
     targets_met = {
         "p50_c1_at_most_1.5x": ratios["p50_c1"] <= TARGET_P50_RATIO,

@@ -2,7 +2,7 @@
 
 Why: a served request touches its table a dozen times (features, closes, the last date, the bar
 spacing), and each pandas column access or Series costs microseconds that add up to a large share
-of a request's CPU time (issue 12). The validator returns a DataFrame, for training and for people;
+of a request's CPU time. The validator returns a DataFrame, for training and for people;
 `Bars.from_frame` turns it into these arrays once, and the serving fast path (a plain CSV read by
 NumPy's C reader) builds them directly, so both reach the forecaster's one code path as the same arrays.
 """

@@ -2,7 +2,7 @@
 spacing, or a hole longer than markets close for.
 
 The features are per-bar returns, so hourly bars fed to a daily model get a forecast that looks
-fine and means nothing (issue 10: a 200, dated the next calendar day). For a model of bars `step`
+fine and means nothing (a 200, dated the next calendar day). For a model of bars `step`
 apart (1 day, 1 hour, ...), with gaps measured between consecutive rows in calendar time:
 
   * the typical gap (the median) lies within 0.75..1.5 steps;

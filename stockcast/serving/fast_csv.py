@@ -1,7 +1,7 @@
 """The common upload read by NumPy's C text reader in a fraction of the reference validator's time.
 
 Why: reading and validating a 250-row upload through pandas (`read_price_table`) was most of a
-served request's CPU time (issue 12, py-spy: 72-86%; 3.4 ms for 250 rows). Most uploads are the
+served request's CPU time (py-spy: 72-86%; 3.4 ms for 250 rows). Most uploads are the
 plain case: `Date,Open,High,Low,Close,Volume` exactly, commas, ISO dates, plain decimals, no
 quotes, no empty cells, rows in date order, nothing to warn about. `np.loadtxt` (NumPy's C
 reader) parses such a body straight into a record array, and the checks run on NumPy arrays:

@@ -61,7 +61,7 @@ DECLARED: dict[str, MetricTypes] = {
     VOLATILITY_PERCENTILE: MetricTypes.HISTOGRAM,
     RETURN_PERCENTILE: MetricTypes.HISTOGRAM,
 }
-# Each emission is a log line the worker writes and the Java frontend parses (issue 12, py-spy:
+# Each emission is a log line the worker writes and the Java frontend parses (py-spy:
 # ~8% of a worker's time and about half the frontend's CPU per request went to metric lines).
 # Gauges that change slowly, or that Prometheus only samples (the worker's health, the band's
 # nominal level, the latest backtest error) are emitted at most this often per worker, which is
@@ -70,7 +70,7 @@ DECLARED: dict[str, MetricTypes] = {
 GAUGE_INTERVAL_S = 1.0
 # Recorded lines are written by a background thread this often, not by the request: each write
 # wakes TorchServe's frontend, whose reader thread then takes a core to parse the lines while
-# the answer is still being sent (issue 12, py-spy at concurrency 1: ~0.1 ms of each request in
+# the answer is still being sent (py-spy at concurrency 1: ~0.1 ms of each request in
 # the write). One write per 0.1 s also carries a whole stream of batches under load. Prometheus
 # scrapes every few seconds, so the delay is invisible; a worker killed outright loses at most
 # this much of its metrics.
@@ -83,7 +83,7 @@ class MetricLine:
 
     Why not call `add_or_update`: per value it builds a `Dimension` object per label, asks the
     kernel for the host name and makes a logging record of its own, about 12 us, and a forecast
-    records seven values (issue 12). The text is TorchServe's protocol with its frontend, which
+    records seven values. The text is TorchServe's protocol with its frontend, which
     parses it back; tests/serving/test_metrics_declaration.py pins these lines to the ones
     `add_or_update` writes.
     """

@@ -57,7 +57,7 @@ def test_a_server_is_summarised_by_the_median_of_its_rounds_and_the_sum_of_its_e
     assert summary["errors"] == 3 * len(CONCURRENCY)
 
 
-def test_stockcast_is_divided_by_the_floor_and_judged_against_issue_12s_targets():
+def test_stockcast_is_divided_by_the_floor_and_judged_against_the_latency_targets():
     floor = summarize([one_round(1.0)])
     ratios, met = compare(summarize([one_round(0.5)]), floor)
     assert ratios["p50_c1"] == pytest.approx(2.0)

@@ -24,7 +24,7 @@ SEED_PANELS = {
         "Inference latency p50 / p95",
         "Predictions per second",
         "Mean absolute error over 1h",
-        # issue 11: the live model, by version
+        # the live model, by version
         "Coverage of the 80% band, rolling 1 h, by version",
         "Input drift: percentile in the training data, mean over 1 h, by version",
         "Prediction requests by version",

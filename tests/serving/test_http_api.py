@@ -44,7 +44,7 @@ def redated(last_day: str, rows: int = 60) -> bytes:
 
 
 def hourly_bars(rows: int = 60) -> bytes:
-    """EUR/USD-like hourly bars, which issue 10 found answered with a 200 by the daily model."""
+    """EUR/USD-like hourly bars, which the daily model once answered with a 200."""
     stamps = pd.date_range("2024-01-02", periods=rows, freq="h", tz="UTC")
     return "\n".join([HEADER, *(f"{ts.isoformat()},1.1,1.11,1.09,1.1,0" for ts in stamps)]).encode()
 

@@ -197,7 +197,7 @@ def test_refusals_are_422s_for_people_without_python_reprs(forecaster, body):
 
 
 def hourly_upload(rows: int = 60) -> bytes:
-    """EUR/USD-like hourly bars: what issue 10 sent to the daily model and got a 200 for."""
+    """EUR/USD-like hourly bars: once sent to the daily model and answered with a 200."""
     stamps = pd.date_range("2024-01-02 00:00", periods=rows, freq="h", tz="UTC")
     return "\n".join(
         [HEADER] + [f"{ts.isoformat()},1.10,1.11,1.09,1.10,0" for ts in stamps]

@@ -5,7 +5,7 @@
 stockcast's does and reads and checks every upload with the same code (`parse_batch`: the
 content type, the CSV fast path or the reference validator, the bar spacing and calendar), then
 answers `{"ok": true}`, or the same refusal stockcast gives. What it adds over the empty handler
-is what every request pays before anything is forecast, the guarantees of issue 12's point 4;
+is what every request pays before anything is forecast, every guarantee on input kept;
 what stockcast adds over it is the forecast itself (windows, network, band, drift), the JSON
 answer and the model metrics.
 """
