@@ -87,3 +87,8 @@ clean:
 # against a fresh loopback TorchServe serving model_store/stockcast.mar (`make package` first)
 soak: install system-deps
 	$(PY) scripts/soak_test.py --duration $(or $(DURATION),300) --kill-worker
+
+# the docs site (mkdocs.yml, docs/) into site/; --strict fails on a broken link or anchor
+.PHONY: docs
+docs: install
+	$(VENV)/bin/mkdocs build --strict
