@@ -19,6 +19,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from omegaconf import DictConfig, OmegaConf
 
+from stockcast.app.stamp import load_average, stamp
 from stockcast.backtest.report import plot_backtest, print_backtest, write_json
 from stockcast.backtest.walk_forward import (
     BacktestError,
@@ -43,7 +44,7 @@ METHODS = ("naive", "ewma", "garch", "model")
 
 def run_backtest(cfg: DictConfig) -> dict[str, Any]:
     """Walk forward over the last `backtest.last_days` rows; write and return the report."""
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), load_average()
     settings = cfg.backtest
     unknown = sorted(set(settings.methods) - set(METHODS))
     if unknown:
@@ -102,7 +103,10 @@ def run_backtest(cfg: DictConfig) -> dict[str, Any]:
         model=model_info,
         wall_seconds=round(time.perf_counter() - started, 1),
     )
-    write_json(report, output_dir / "backtest.json")
+    write_json(
+        {"name": "walk-forward", "stamp": stamp(load_before), **report},
+        output_dir / "backtest.json",
+    )
     plot_backtest(frame, origins, closes, bands, level, output_dir / "backtest.png")
     print_backtest(report)
     log.info("backtest written to %s", output_dir)

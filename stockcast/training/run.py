@@ -15,9 +15,15 @@ import torch
 from lightning.pytorch.callbacks import Callback, ProgressBar
 from omegaconf import DictConfig
 
+from stockcast.app.stamp import load_average, write_stamped
 from stockcast.evaluation.metrics import forecast_report
 from stockcast.market.cache_record import ohlcv_sha256
-from stockcast.model.calibration import conformal_quantiles, fit_calibration, window_volatility
+from stockcast.model.calibration import (
+    CalibrationSettings,
+    conformal_quantiles,
+    fit_calibration,
+    window_volatility,
+)
 from stockcast.model.drift import DriftReference
 from stockcast.model.forecaster import ARTIFACT_DIR, Forecaster, network_returns
 from stockcast.model.network import LSTMNet
@@ -29,7 +35,9 @@ log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Run one training job as configured and return its metrics (also in metrics.json)."""
+    """Run one training job as configured and return its metrics (also in metrics.json, and
+    what was measured where in stamp.json)."""
+    load_before = load_average()
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
@@ -84,6 +92,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     write_metrics(metrics, output_dir / "metrics.json")
     if scored:
         test_start, test_end = datamodule.date_range("test")
+        split = {"ticker": datamodule.ticker, "test_split": [test_start[:10], test_end[:10]]}
+        write_stamped(output_dir / "stamp.json", "single-split", split, load_before)
         tested = "best checkpoint" if best else "weights of the last step"
         print_table(
             metrics,
@@ -160,29 +170,30 @@ def calibrated_forecaster(
 ) -> Forecaster:
     """Wrap the trained network with its scaler, a shrink chosen on the selection split and
     conformal quantiles from the calibration split, which nothing else has seen."""
-    vol = (cfg.calibration.vol_lambda, cfg.calibration.vol_estimator)
+    settings: CalibrationSettings = hydra.utils.instantiate(cfg.calibration)
+    vol = (settings.vol_lambda, settings.vol_estimator)
     selected = fit_calibration(
         network_returns(net, datamodule.scaler, val.windows),
         np.log(val.future_close / val.last_close[:, None]),
         val.last_close,
         window_volatility(val.windows, *vol),
-        level=cfg.calibration.level,
-        tolerance_se=cfg.calibration.shrink_tolerance_se,
+        level=settings.level,
+        tolerance_se=settings.shrink_tolerance_se,
     )
     quantiles = conformal_quantiles(
         network_returns(net, datamodule.scaler, calib.windows),
         np.log(calib.future_close / calib.last_close[:, None]),
         window_volatility(calib.windows, *vol),
         selected.shrink,
-        cfg.calibration.level,
+        settings.level,
     )
     calibration = replace(
         selected,
         quantiles=quantiles,
-        vol_lambda=float(cfg.calibration.vol_lambda),
-        self_rows=int(cfg.calibration.self_rows),
-        prior_rows=int(cfg.calibration.prior_rows),
-        vol_estimator=str(cfg.calibration.vol_estimator),
+        vol_lambda=float(settings.vol_lambda),
+        self_rows=int(settings.self_rows),
+        prior_rows=int(settings.prior_rows),
+        vol_estimator=str(settings.vol_estimator),
     )
     train_start, train_end = datamodule.date_range("train")
     learned_until = datamodule.date_range("calib")[1]
