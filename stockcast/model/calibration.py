@@ -24,6 +24,26 @@ MIN_SELF_ROWS = 20
 
 
 @dataclass(frozen=True)
+class CalibrationSettings:
+    """What training is asked to calibrate. conf/calibration/default.yaml builds it (`_target_`)
+    and holds every value: no field has a default here, so the config is their one source.
+
+    level: nominal coverage of the conformal prediction interval (0.8 for 80%).
+    shrink_tolerance_se: the smallest shrink within this many standard errors of the best
+        validation MAE is taken (`fit_calibration`).
+    vol_lambda, vol_estimator, self_rows, prior_rows: copied into the `Calibration` the model
+        serves with; see there.
+    """
+
+    level: float
+    shrink_tolerance_se: float
+    vol_lambda: float
+    vol_estimator: str
+    self_rows: int
+    prior_rows: int
+
+
+@dataclass(frozen=True)
 class Calibration:
     """Plain numbers stored beside the weights.
 

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from stockcast.inputs.validation import read_ohlcv_csv
 from stockcast.market.cache_record import ohlcv_sha256
+from stockcast.model.calibration import CalibrationSettings
 from stockcast.training.datamodule import StockDataModule
 from stockcast.training.lightning_module import ForecastModule
 from stockcast.training.run import train
@@ -43,6 +44,28 @@ def test_config_composes(overrides):
         cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
     assert cfg.model.net.horizon == cfg.data.horizon  # shared sizes go through interpolation
     assert OmegaConf.select(cfg, "model.optimizer._partial_") is True
+
+
+@pytest.mark.parametrize("config_name", ["train", "backtest", "lifecycle"])
+def test_every_entry_config_builds_the_calibration_settings_from_its_group(config_name):
+    overrides = ["calibration.self_rows=0", "calibration.vol_estimator=close"]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=overrides)
+    settings = hydra.utils.instantiate(cfg.calibration)
+    assert isinstance(settings, CalibrationSettings)
+    assert (settings.self_rows, settings.vol_estimator) == (0, "close")  # overrides reach it
+    group = OmegaConf.load(CONF_DIR / "calibration" / "default.yaml")
+    assert settings.level == group.level and settings.prior_rows == group.prior_rows
+
+
+def test_the_artifact_stores_the_calibration_its_settings_asked_for(make_cfg, tmp_path):
+    cfg = make_cfg("debug=fast", "calibration.prior_rows=7", "calibration.vol_lambda=0.9")
+    train(cfg)
+    stored = json.loads((tmp_path / "run" / "artifact" / "forecaster.json").read_text())
+    settings = hydra.utils.instantiate(cfg.calibration)
+    for name in ("level", "vol_lambda", "vol_estimator", "self_rows", "prior_rows"):
+        assert stored["calibration"][name] == getattr(settings, name)
+    assert (stored["calibration"]["prior_rows"], stored["calibration"]["vol_lambda"]) == (7, 0.9)
 
 
 def test_default_config_builds_the_datamodule_and_module(make_cfg):
