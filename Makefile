@@ -3,13 +3,15 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# where the measuring targets write their stamped JSON (`make results FROM=outputs` reads it)
+RESULTS := outputs/results
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # command:Debian package pairs that the serving, monitoring and browser tests run for real
 SYSTEM_DEPS := java:openjdk-17-jre-headless prometheus:prometheus promtool:prometheus \
 	chromium:chromium docker-compose:docker-compose
 
 .PHONY: install system-deps test lint format train run serve stop package retrain rollback \
-	bench-serving soak clean
+	bench-serving bench-training soak results clean
 
 install: $(VENV)/.installed
 
@@ -30,7 +32,7 @@ system-deps:
 	fi
 
 test: install system-deps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --suite-json $(RESULTS)/suite.json
 
 lint: install
 	$(VENV)/bin/ruff format --check .
@@ -74,19 +76,33 @@ package: install
 # wrk against an empty handler, the checks handler (stockcast's reads and checks, no forecast) and
 # the stockcast archive, in turn, same settings: all three, and the ratios (p50 at concurrency 1,
 # requests/s at 8 and 32, server CPU per request); RUN=outputs/train/runs/<run> (default: the
-# newest complete non-debug run); BENCH_ARGS="--json bench.json --duration 10 --rounds 3" passes
-# options on
+# newest complete non-debug run); about 7 minutes, printed up front with a line per level;
+# BENCH_ARGS="--duration 5 --rounds 1" passes options on; the figures go to outputs/results/
 bench-serving: install
 	@$(MAKE) --no-print-directory system-deps SYSTEM_DEPS="$(SYSTEM_DEPS) wrk:wrk"
-	$(PY) scripts/benchmark_serving.py $(if $(RUN),--run $(RUN)) $(BENCH_ARGS)
+	$(PY) -m stockcast.bench serving --json $(RESULTS)/latency.json $(if $(RUN),--run $(RUN)) \
+		$(BENCH_ARGS)
+
+# Lightning's Trainer.fit against a bare PyTorch loop, alternated (about a minute);
+# BENCH_ARGS="--rounds 3 --steps 200" passes options on
+bench-training: install
+	$(PY) -m stockcast.bench training --json $(RESULTS)/training-overhead.json $(BENCH_ARGS)
 
 clean:
 	rm -rf outputs model_store logs .run
 
 # soak (DURATION seconds at concurrency 16, default 300) then a worker SIGKILLed under load,
-# against a fresh loopback TorchServe serving model_store/stockcast.mar (`make package` first)
+# against a fresh loopback TorchServe serving model_store/stockcast.mar (`make package` first);
+# BENCH_ARGS="--concurrency 32 --max-requests 50000" passes options on
 soak: install system-deps
-	$(PY) scripts/soak_test.py --duration $(or $(DURATION),300) --kill-worker
+	$(PY) -m stockcast.bench soak --duration $(or $(DURATION),300) --kill-worker \
+		--json $(RESULTS)/soak.json $(BENCH_ARGS)
+
+# every results table and picture of the docs: FROM=outputs (or a sweep, a run, a JSON) first
+# copies the newest measurement of each kind into docs/results/ and the plots into docs/img/;
+# then each <!-- results:NAME --> block of docs/*.md is rendered from docs/results/NAME.json
+results: install
+	$(PY) -m stockcast.bench.results $(if $(FROM),--from $(FROM))
 
 # the docs site (mkdocs.yml, docs/) into site/; --strict fails on a broken link or anchor
 .PHONY: docs

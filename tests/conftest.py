@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYOUT = ProjectLayout(ROOT)
 CONF_DIR = ROOT / "conf"
 SAMPLE_CSV = LAYOUT.sample_csv
+# `--suite-json PATH`: the suite records its size, time and stamp (`make test` passes it)
+pytest_plugins = ["stockcast.bench.suite_record"]
 
 register_resolvers()
 

@@ -55,14 +55,12 @@ def command_line(argv: Sequence[str] | None = None) -> str:
     argv = list(sys.argv if argv is None else argv)
     if argv and argv[0].endswith("__main__.py"):
         module = Path(argv[0]).resolve().parent
-        if module.is_relative_to(PACKAGE_ROOT):
-            module = module.relative_to(PACKAGE_ROOT)
-        argv = [
-            "python",
-            "-m",
-            ".".join(module.parts[-2:] if module.is_absolute() else module.parts),
-            *argv[1:],
-        ]
+        parts = (
+            module.relative_to(PACKAGE_ROOT).parts
+            if module.is_relative_to(PACKAGE_ROOT) and ".venv" not in module.parts
+            else (module.name,)
+        )
+        argv = ["python", "-m", ".".join(parts), *argv[1:]]
     elif argv and argv[0].endswith(".py"):
         argv = ["python", Path(argv[0]).name, *argv[1:]]
     return shlex.join(argv)

@@ -1,6 +1,7 @@
 """Serving latency and throughput against TorchServe's own floor: wrk, three servers, one run.
 
-CLI: `python scripts/benchmark_serving.py [--mar path/to/stockcast.mar] [--duration 10] [--json out]`.
+CLI: `python -m stockcast.bench serving [--mar path/to/stockcast.mar] [--duration 10] [--rounds 3]
+[--json out.json]`.
 
 Why a floor: on a shared machine absolute latencies move with the neighbours' load, so the figure
 that means something is stockcast's cost next to an empty handler (stockcast/bench/handlers/empty_handler.py, which
@@ -35,13 +36,14 @@ import subprocess
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import psutil
 import torch
 
-from stockcast.app.layout import LOAD_ROWS, MODEL_NAME, ProjectLayout
+from stockcast.app.layout import ProjectLayout
 from stockcast.errors import StockcastError
 from stockcast.inputs.bars import Bars
 from stockcast.model.forecaster import Forecaster, network_returns
@@ -56,10 +58,14 @@ EMPTY_MODEL = (
 CHECKS_MODEL = (
     "checks"  # the second floor: stockcast/bench/handlers/checks_handler.py (reads and checks only)
 )
-SERVERS = (EMPTY_MODEL, CHECKS_MODEL, MODEL_NAME)  # the order within each round
-LABELS = {EMPTY_MODEL: "empty handler", CHECKS_MODEL: "read + checks only", MODEL_NAME: "stockcast"}
+MODEL = "stockcast"  # the model itself, served under this name beside the two floors
+SERVERS = (EMPTY_MODEL, CHECKS_MODEL, MODEL)  # the order within each round
+LABELS = {EMPTY_MODEL: "empty handler", CHECKS_MODEL: "read + checks only", MODEL: "stockcast"}
 TARGET_P50_RATIO = 1.5  # target: p50 at c=1 at most 1.5x the empty handler's
 TARGET_RPS_RATIO = 0.35  # ... and requests/s at c=8 at least 0.35x its
+WARMUP_S = 3  # wrk's discarded warm-up at each server start
+START_S = 12.0  # about what a fresh TorchServe takes to load an archive and answer, here
+IN_PROCESS_S = 30.0  # about what the in-process timings and the three archives take
 # wrk's Lua hooks: POST the CSV, then print one JSON line of exact latency percentiles (µs)
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -208,8 +214,21 @@ def checks_archive(layout: ProjectLayout, mar: Path, store: Path, scratch: Path)
     )
 
 
+def benchmark_seconds(duration_s: float, rounds: int) -> float:
+    """About how long `benchmark` runs with these settings: the in-process timings, then per
+    round and server a TorchServe start, wrk's warm-up and one `duration_s` per concurrency."""
+    per_server = START_S + WARMUP_S + duration_s * len(CONCURRENCY)
+    return IN_PROCESS_S + rounds * len(SERVERS) * per_server
+
+
 def load_levels(
-    layout: ProjectLayout, store: Path, model_name: str, scratch: Path, csv: Path, duration_s: int
+    layout: ProjectLayout,
+    store: Path,
+    model_name: str,
+    scratch: Path,
+    csv: Path,
+    duration_s: int,
+    progress: Callable[[str], None] = lambda line: None,
 ) -> tuple[dict, list[dict]]:
     """Start a fresh TorchServe for `<store>/<model_name>.mar`, run wrk at each concurrency, stop
     it; the model's settings as the server reports them, and one result per concurrency."""
@@ -219,8 +238,15 @@ def load_levels(
     server = LocalTorchServe.start(layout, store, state, ports=Ports.free(), model_name=model_name)
     try:
         settings = server.describe()
-        run_wrk(server, script, csv, 8, 3)  # warm-up, discarded
-        return settings, [run_wrk(server, script, csv, c, duration_s) for c in CONCURRENCY]
+        run_wrk(server, script, csv, 8, WARMUP_S)  # warm-up, discarded
+        results = []
+        for c in CONCURRENCY:
+            results.append(run_wrk(server, script, csv, c, duration_s))
+            progress(
+                f"{LABELS[model_name]}, c={c}: {results[-1]['requests_per_s']:,.0f} requests/s, "
+                f"p50 {results[-1]['p50_ms']:.2f} ms"
+            )
+        return settings, results
     finally:
         server.stop()
 
@@ -271,38 +297,48 @@ def benchmark(
     duration_s: int,
     rounds: int = 3,
     run: Path | None = None,
+    progress: Callable[[str], None] = lambda line: None,
 ) -> dict:
-    """In-process cost, then the three servers under wrk, in turn; the figures."""
+    """In-process cost, then the three servers under wrk, in turn; the figures. `progress` gets
+    a line per finished stage and per concurrency level."""
     if shutil.which("wrk") is None:
         raise StockcastError("wrk is not installed (apt-get install wrk, or make bench-serving)")
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as scratch:
         scratch = Path(scratch)
         stores = {name: scratch / f"{name}-store" for name in SERVERS}
-        stores[MODEL_NAME].mkdir()
-        served = stores[MODEL_NAME] / f"{MODEL_NAME}.mar"
+        stores[MODEL].mkdir()
+        served = stores[MODEL] / f"{MODEL}.mar"
         shutil.copy2(resolve_mar(layout, mar, run, scratch / "build"), served)
         archive_handler(layout, layout.empty_handler, stores[EMPTY_MODEL], "1.0", EMPTY_MODEL)
         checks_archive(layout, served, stores[CHECKS_MODEL], scratch)
-        csv = scratch / f"prices_{LOAD_ROWS}.csv"
-        csv.write_bytes(layout.sample_upload(LOAD_ROWS))
+        csv = scratch / f"prices_{layout.upload_rows}.csv"
+        csv.write_bytes(layout.sample_upload())
 
+        progress("archives built")
         compute, model = in_process_ms(served, csv)
+        progress(f"in-process timings: p50 {statistics.median(compute['hot']):.2f} ms")
         runs: dict[str, list[list[dict]]] = {name: [] for name in SERVERS}
-        for _ in range(rounds):
+        for number in range(1, rounds + 1):
             for name in SERVERS:
                 settings, results = load_levels(
-                    layout, stores[name], name, scratch, csv, duration_s
+                    layout,
+                    stores[name],
+                    name,
+                    scratch,
+                    csv,
+                    duration_s,
+                    lambda line, number=number: progress(f"round {number}/{rounds}, {line}"),
                 )
                 runs[name].append(results)
 
     servers = {name: summarize(results) for name, results in runs.items()}
-    ratios, targets_met = compare(servers[MODEL_NAME], servers[EMPTY_MODEL])
+    ratios, targets_met = compare(servers[MODEL], servers[EMPTY_MODEL])
     return {
         "load_average_1m_before": load_before,  # the machine is shared: say how busy it was
         "load_average_1m_after": os.getloadavg()[0],
         "cpus": os.cpu_count(),
-        "csv_rows": LOAD_ROWS,
+        "csv_rows": layout.upload_rows,
         "model": model,
         "duration_s": duration_s,
         "rounds": rounds,
@@ -327,6 +363,28 @@ def benchmark(
 def markdown(report: dict) -> str:
     """The summary table (the three servers and the ratios), what the targets leave for the
     forecast, then every round's levels."""
+    lines = [
+        summary_markdown(report),
+        "",
+        "| round | server | concurrency | requests/s | p50 ms | p95 ms | p99 ms | non-2xx "
+        "| socket errors | server CPU ms/request |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in SERVERS:
+        for number, results in enumerate(report["rounds_detail"][name], start=1):
+            for r in results:
+                lines.append(
+                    f"| {number} | {name} | {r['concurrency']} | {r['requests_per_s']:,.0f} | "
+                    f"{r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['non_2xx']} "
+                    f"| {r['socket_errors']} | {r['server_cpu_ms_per_request']:.2f} |"
+                )
+    lines += ["", in_process_text(report)]
+    return "\n".join(lines)
+
+
+def summary_markdown(report: dict) -> str:
+    """The settings, the three servers and the ratios, and what the targets leave for the
+    forecast: what the docs show."""
     servers, ratio, checks = report["servers"], report["ratios"], report["checks_ratios"]
     lines = [
         f"{report['csv_rows']}-row CSV, {report['workers']} workers, batch size "
@@ -358,21 +416,13 @@ def markdown(report: dict) -> str:
         "| |",
         "",
         budget_text(report),
-        "",
-        "| round | server | concurrency | requests/s | p50 ms | p95 ms | p99 ms | non-2xx "
-        "| socket errors | server CPU ms/request |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in SERVERS:
-        for number, results in enumerate(report["rounds_detail"][name], start=1):
-            for r in results:
-                lines.append(
-                    f"| {number} | {name} | {r['concurrency']} | {r['requests_per_s']:,.0f} | "
-                    f"{r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['non_2xx']} "
-                    f"| {r['socket_errors']} | {r['server_cpu_ms_per_request']:.2f} |"
-                )
-    lines += [
-        "",
+    return "\n".join(lines)
+
+
+def in_process_text(report: dict) -> str:
+    """The handler's compute path timed outside any server, hot and cold."""
+    return (
         f"in-process handler compute (answer_batch: parse + validate + forecast, 1 thread): "
         f"p50 {report['in_process_p50_ms']:.2f} ms, p95 {report['in_process_p95_ms']:.2f} ms; "
         f"with the caches emptied before each request: p50 "
@@ -381,9 +431,8 @@ def markdown(report: dict) -> str:
             f"{stage.replace('_', ' ')} {ms:.2f}"
             for stage, ms in report["in_process_cold_stages_p50_ms"].items()
         )
-        + " ms, each alone)",
-    ]
-    return "\n".join(lines)
+        + " ms, each alone)"
+    )
 
 
 def budget_text(report: dict) -> str:

@@ -5,8 +5,12 @@ tail latency that does not creep up (p95 of the last 10 s against the first 10 s
 warm-up) and worker memory that does not grow (RSS read with psutil from the PIDs the management
 API names). `kill_worker_under_load` answers "does it heal by itself?": one worker is killed with
 SIGKILL mid-load, and it reports what failed, how long TorchServe took to replace the worker, and
-whether everything sent after that succeeded. scripts/soak_test.py prints both; the reliability
-tests run short versions.
+whether everything sent after that succeeded. `python -m stockcast.bench soak` prints both; the
+reliability tests run short versions.
+
+A soak's `max_requests` bounds the measured requests only (the warm-up is bounded by its time),
+and when the bound ends the soak before its duration the report says so; a bound that leaves
+fewer than three 10 s windows measured is refused in one line naming `--max-requests`.
 
 Loopback only: the target is a `LocalTorchServe`, which binds 127.0.0.1.
 """
@@ -17,16 +21,20 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import psutil
 import requests
 
+from stockcast.errors import StockcastError
 from stockcast.stack.torchserve import LocalTorchServe
 
 WINDOW_S = 10.0  # the early and late windows whose p95 latencies are compared
 MIN_DURATION_S = 3 * WINDOW_S  # a first, a middle and a last window that do not overlap
+PROGRESS_EVERY_S = 60.0  # a soak prints one line per this many measured seconds
+KILL_SETTLE_S = 15.0  # the worker kill's load before the kill plus after recovery (defaults)
 
 
 @dataclass(frozen=True)
@@ -46,14 +54,23 @@ class Sample:
 class Load:
     """`concurrency` threads POSTing `body` back to back, each on its own keep-alive session,
     from `with` entry until exit or until `max_requests` have been sent (a hard bound on the run).
+    With `count_from_start=False` the bound applies from `start_counting()` on: a warm-up before
+    it does not spend it.
     """
 
     def __init__(
-        self, url: str, body: bytes, concurrency: int, max_requests: int, timeout_s: float = 60.0
+        self,
+        url: str,
+        body: bytes,
+        concurrency: int,
+        max_requests: int,
+        timeout_s: float = 60.0,
+        count_from_start: bool = True,
     ) -> None:
         self.url, self.body, self.timeout_s = url, body, timeout_s
         self.max_requests = max_requests
         self._sent = 0
+        self._counting = count_from_start  # False: unbounded until start_counting()
         self._samples: list[Sample] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -79,7 +96,12 @@ class Load:
     def exhausted(self) -> bool:
         """Every allowed request has been sent."""
         with self._lock:
-            return self._sent >= self.max_requests
+            return self._counting and self._sent >= self.max_requests
+
+    def start_counting(self) -> None:
+        """Count `max_requests` from now: what was sent before (a warm-up) does not spend it."""
+        with self._lock:
+            self._sent, self._counting = 0, True
 
     @property
     def samples(self) -> list[Sample]:
@@ -89,9 +111,9 @@ class Load:
 
     def _claim(self) -> bool:
         with self._lock:
-            if self._stop.is_set() or self._sent >= self.max_requests:
+            if self._stop.is_set() or (self._counting and self._sent >= self.max_requests):
                 return False
-            self._sent += 1
+            self._sent += self._counting
             return True
 
     def _client(self) -> None:
@@ -131,6 +153,41 @@ def _wait_until(load: Load, elapsed_s: float) -> None:
         time.sleep(0.05)
 
 
+def _wait_for(load: Load, elapsed_s: float) -> None:
+    """Sleep until the load has run `elapsed_s` seconds, whatever it has sent (a warm-up)."""
+    while load.elapsed() < elapsed_s:
+        time.sleep(0.05)
+
+
+def early_stop(measured_s: float, duration_s: float, max_requests: int, bound_hit: bool) -> str:
+    """What the request bound did to a soak: "" when the soak ran its whole duration; a sentence
+    naming --max-requests when the bound ended it early but left enough to judge.
+
+    Raises StockcastError when the bound left fewer than three 10 s windows measured: no p95 of a
+    first and a last window can be compared then.
+    """
+    if not bound_hit:
+        return ""
+    if measured_s < MIN_DURATION_S:
+        raise StockcastError(
+            f"--max-requests {max_requests} was reached after {measured_s:.1f} s of the "
+            f"{duration_s:g} s measured, under the {MIN_DURATION_S:.0f} s (three "
+            f"{WINDOW_S:.0f} s windows) a soak needs: raise --max-requests or lower --duration"
+        )
+    return (
+        f"stopped early: --max-requests {max_requests} was reached after {measured_s:.1f} s of "
+        f"the {duration_s:g} s asked"
+    )
+
+
+def soak_seconds(duration_s: float, warmup_s: float, kill_worker: bool) -> float:
+    """About how long `python -m stockcast.bench soak` runs with these settings: the warm-up and
+    the duration, TorchServe's start, and the worker kill (its load plus a few seconds' recovery)."""
+    start_s = 15.0  # a fresh TorchServe loading the archive, on a shared 2-core machine
+    kill_s = KILL_SETTLE_S + 10.0 if kill_worker else 0.0
+    return start_s + warmup_s + duration_s + kill_s
+
+
 @dataclass(frozen=True)
 class SoakReport:
     """Figures of one soak run; the warm-up's requests count as failures but not as latencies."""
@@ -141,6 +198,7 @@ class SoakReport:
     measured_to_s: float
     rss_before: dict[int, int]
     rss_after: dict[int, int]
+    stopped_early: str = ""  # a sentence naming --max-requests when the bound ended the soak
 
     @property
     def failed(self) -> list[Sample]:
@@ -211,8 +269,32 @@ class SoakReport:
                 f"p95 per {WINDOW_S:.0f} s window (ms): "
                 + " ".join(f"{value:.0f}" for value in self.p95_timeline_ms()),
                 f"worker RSS {rss}; max growth {self.rss_growth:+.1%}",
+                *([self.stopped_early] if self.stopped_early else []),
             ]
         )
+
+    def figures(self) -> dict:
+        """The report's figures as plain JSON (what `--json` writes and the docs render)."""
+        measured = self.measured_to_s - self.measured_from_s
+        in_window = [s for s in self.samples if s.sent_s >= self.measured_from_s]
+        return {
+            "concurrency": self.concurrency,
+            "warmup_s": round(self.measured_from_s, 2),
+            "measured_s": round(measured, 2),
+            "requests": len(self.samples),
+            "requests_measured": len(in_window),
+            "requests_per_s": len(in_window) / measured,
+            "failed": len(self.failed),
+            "p95_first_ms": self.p95_first_ms,
+            "p95_last_ms": self.p95_last_ms,
+            "p95_late_ms": self.p95_late_ms,
+            "p95_timeline_ms": self.p95_timeline_ms(),
+            "rss_before_mib": {str(pid): rss / 2**20 for pid, rss in self.rss_before.items()},
+            "rss_after_mib": {str(pid): rss / 2**20 for pid, rss in self.rss_after.items()},
+            "rss_growth": self.rss_growth if set(self.rss_after) == set(self.rss_before) else None,
+            "stopped_early": self.stopped_early,
+            "problems": self.problems(),
+        }
 
 
 def soak(
@@ -222,18 +304,38 @@ def soak(
     concurrency: int = 16,
     warmup_s: float = 5.0,
     max_requests: int = 1_000_000,
+    progress: Callable[[str], None] | None = None,
 ) -> SoakReport:
-    """Load `server` for `warmup_s` + `duration_s` seconds (or `max_requests` requests)."""
+    """Load `server` for `warmup_s` + `duration_s` seconds, or until `max_requests` measured
+    requests (the warm-up's do not count); `progress` gets a line when the warm-up ends and
+    every `PROGRESS_EVERY_S` measured seconds."""
     if duration_s < MIN_DURATION_S:
         raise ValueError(
             f"duration must be at least {MIN_DURATION_S:.0f} s: three separate {WINDOW_S:.0f} s windows"
         )
-    with Load(server.prediction_url, body, concurrency, max_requests) as load:
-        _wait_until(load, warmup_s)
+    say = progress or (lambda line: None)
+    url = server.prediction_url
+    with Load(url, body, concurrency, max_requests, count_from_start=False) as load:
+        _wait_for(load, warmup_s)
+        load.start_counting()
         rss_before, measured_from = worker_rss(server), load.elapsed()
-        _wait_until(load, warmup_s + duration_s)
+        say(f"warm-up done after {measured_from:.1f} s ({len(load.samples)} requests)")
+        end = measured_from + duration_s
+        checkpoint = measured_from
+        while checkpoint < end and not load.exhausted:
+            checkpoint = min(checkpoint + PROGRESS_EVERY_S, end)
+            _wait_until(load, checkpoint)
+            samples = load.samples
+            say(
+                f"measured {load.elapsed() - measured_from:.0f}/{duration_s:g} s: "
+                f"{len(samples)} requests, {sum(not s.ok for s in samples)} failed"
+            )
+        bound_hit = load.exhausted and load.elapsed() < end
         rss_after, measured_to = worker_rss(server), load.elapsed()
-    return SoakReport(concurrency, load.samples, measured_from, measured_to, rss_before, rss_after)
+    note = early_stop(measured_to - measured_from, duration_s, max_requests, bound_hit)
+    return SoakReport(
+        concurrency, load.samples, measured_from, measured_to, rss_before, rss_after, note
+    )
 
 
 @dataclass(frozen=True)
@@ -270,6 +372,21 @@ class KillReport:
                 f"after recovery: {len(after)} sent, {len(self.failed_after_recovery)} failed",
             ]
         )
+
+    def figures(self) -> dict:
+        """The report's figures as plain JSON (what `--json` writes and the docs render)."""
+        failed_with = sorted({str(sample.status or sample.error) for sample in self.failed})
+        return {
+            "victim": self.victim,
+            "replacement": self.replacement,
+            "killed_at_s": round(self.killed_at_s, 2),
+            "recovery_s": self.recovery_s,
+            "requests": len(self.samples),
+            "failed": len(self.failed),
+            "failed_with": failed_with,
+            "sent_after_recovery": sum(s.sent_s >= self.recovered_at_s for s in self.samples),
+            "failed_after_recovery": len(self.failed_after_recovery),
+        }
 
 
 def kill_worker_under_load(

@@ -1,5 +1,5 @@
 """Under sustained load at concurrency 16 the service fails nothing, does not slow down and does
-not leak: the short version of `python scripts/soak_test.py --duration 300`."""
+not leak: the short version of `python -m stockcast.bench soak --duration 300`."""
 
 from __future__ import annotations
 
