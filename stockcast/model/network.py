@@ -56,7 +56,7 @@ class LSTMNet(nn.Module):
 
         Why not `forward`: on a served request's few windows, nn.Module's call machinery (hooks,
         `nn.LSTM.forward`'s argument checks, a module per dropout) cost as much as the LSTM
-        kernel itself (340 -> 220 us for two windows, measured in process). This calls the kernel that
+        kernel itself (docs/decisions/2026-12-06-lstm-kernel-called-directly.md). This calls the kernel that
         `nn.LSTM.forward` calls, with the same weights, so the numbers are the same; a test pins
         that.
         """

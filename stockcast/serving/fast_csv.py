@@ -1,12 +1,12 @@
 """The common upload read by NumPy's C text reader in a fraction of the reference validator's time.
 
 Why: reading and validating a 250-row upload through pandas (`read_price_table`) was most of a
-served request's CPU time (py-spy: 72-86%; 3.4 ms for 250 rows). Most uploads are the
+served request's CPU time. Most uploads are the
 plain case: `Date,Open,High,Low,Close,Volume` exactly, commas, ISO dates, plain decimals, no
 quotes, no empty cells, rows in date order, nothing to warn about. `np.loadtxt` (NumPy's C
-reader) parses such a body straight into a record array, and the checks run on NumPy arrays:
-measured on the 250-row sample, ~85 us against ~210 us for pyarrow's CSV reader, whose per-call
-setup (a reader, a 1 MB block, a table) also left the caches cold for the forecast after it.
+reader) parses such a body straight into a record array, and the checks run on NumPy arrays,
+in less time than pyarrow's CSV reader takes to set up at the sizes a forecast reads (why, and
+the measurements: docs/decisions/2026-12-06-csv-fast-path-numpy-loadtxt.md).
 
 The rule that keeps the guarantees: this path only ever accepts. Anything that is not the plain
 case, and every body that would be refused or warned about, goes to `read_price_table`, so each

@@ -70,8 +70,8 @@ DECLARED: dict[str, MetricTypes] = {
 GAUGE_INTERVAL_S = 1.0
 # Recorded lines are written by a background thread this often, not by the request: each write
 # wakes TorchServe's frontend, whose reader thread then takes a core to parse the lines while
-# the answer is still being sent (py-spy at concurrency 1: ~0.1 ms of each request in
-# the write). One write per 0.1 s also carries a whole stream of batches under load. Prometheus
+# the answer is still being sent (docs/decisions/2026-12-06-metrics-background-writer.md).
+# One write per 0.1 s also carries a whole stream of batches under load. Prometheus
 # scrapes every few seconds, so the delay is invisible; a worker killed outright loses at most
 # this much of its metrics.
 FLUSH_INTERVAL_S = 0.1

@@ -1,10 +1,10 @@
 """Shape limits on an uploaded CSV, checked on the raw bytes before any parsing.
 
-Why: parsing cost is not proportional to bytes. Measured in one worker thread on the 2-core
-development machine, pandas needs ~2 s for 20,000 rows of word-style dates ("Monday 01 January
-1900 00:00", dateutil's slow path), and its handling of a wide line grows worse than linearly
-(a 3 MB header of 600,000 repeated names, or one data row of 600,000 fields under a normal
-header, kept a worker busy for minutes). TorchServe's `max_request_size` bounds bytes only; a
+Why: parsing cost is not proportional to bytes. pandas is slow on word-style dates
+("Monday 01 January 1900 00:00", dateutil's slow path), and its handling of a wide line grows
+worse than linearly (a header of 600,000 repeated names, or one data row of 600,000 fields under
+a normal header, kept a worker busy for minutes; the measurements:
+docs/decisions/2026-11-24-upload-shape-limits.md). TorchServe's `max_request_size` bounds bytes only; a
 body under it could still hold a batch hostage past `responseTimeout`, after which TorchServe
 kills the worker and every request of the batch fails. Counting line breaks and delimiters is a
 linear scan in C, so a refusal here costs milliseconds whatever the body holds.
