@@ -1,6 +1,6 @@
 """One validation path for every OHLCV table: the download cache, a user's file, a served upload.
 
-Policy (documented in the README):
+Policy (documented in docs/data.md):
   * read as written: comma, semicolon or tab delimiters, decimal commas and quoted thousands
     separators (`csv_dialect`), one date format for the whole column (`date_formats`);
   * repaired: header whitespace and letter case (`close ` -> `Close`), extra columns (dropped),

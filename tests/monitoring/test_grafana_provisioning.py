@@ -16,7 +16,7 @@ PROVISIONING = ROOT / "monitoring" / "grafana" / "provisioning"
 COMPOSE = ROOT / "docker-compose.yaml"
 PROMETHEUS_CONFIG = ROOT / "monitoring" / "prometheus" / "prometheus.yml"
 ROWS = ["Health", "API Performance", "Model Monitoring"]
-# The panels the dashboard promises, by row (see the README for what each one stands in for).
+# The panels the dashboard promises, by row (docs/monitoring.md says what each one stands in for).
 SEED_PANELS = {
     "Health": {"Worker CPU (5m rate)", "Resident memory", "GC collections per minute"},
     "API Performance": {"Request rate by status class", "Request latency (mean, and handler p95)"},
