@@ -3,8 +3,10 @@
 `data/XYZ.csv` gets `data/XYZ.meta.json`: the ticker, interval, the days it covers (`start` as
 asked, None for the whole history; `end` inclusive), Yahoo's price adjustment, when and with what
 it was downloaded. A later request is checked against it, so a wider range is downloaded again
-instead of silently trained on the narrower cache (stockcast/market/prices.py). A CSV with no
-record (the bundled samples, a user's file) covers exactly the rows it holds.
+instead of silently trained on the narrower cache (stockcast/market/prices.py). The bundled samples
+ship with a record whose `source` marks them as such (`BUNDLED_SAMPLE`): a request for dates beyond
+them downloads like any cache, while a run that asks for no dates trains on the sample as it is. A
+CSV with no record (a user's file) covers exactly the rows it holds.
 
 `ohlcv_sha256` is stored in each serving artifact: a refreshed download whose history was rewritten
 (a dividend adjusts every earlier price) gives another fingerprint for the same dates.
@@ -27,6 +29,9 @@ from stockcast.errors import DataValidationError
 # yf.download(auto_adjust=True): Open/High/Low/Close scaled for splits and dividends, so every
 # earlier price changes after each dividend
 YAHOO_ADJUSTMENT = "auto_adjust: OHLC adjusted for splits and dividends"
+# how a bundled sample's record starts its `source`: no download made it, so no run refreshes it
+# unless it asks for dates the sample lacks
+BUNDLED_SAMPLE = "bundled sample"
 
 
 def record_path(csv_path: Path) -> Path:
@@ -60,8 +65,15 @@ class CacheRecord:
             gaps.append(f"{after}..{end}")
         return gaps
 
+    @property
+    def bundled(self) -> bool:
+        """Whether this is a sample shipped with stockcast rather than a download."""
+        return self.source.startswith(BUNDLED_SAMPLE)
+
     def describe(self) -> str:
         """One phrase for messages: what the file holds and since when."""
+        if self.bundled:
+            return f"{self.start}..{self.end} ({self.rows} rows, the {self.source})"
         return (
             f"{self.start or 'the start of its history'}..{self.end} "
             f"({self.rows} rows, downloaded {self.downloaded_at[:16]} UTC)"

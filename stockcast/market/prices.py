@@ -4,8 +4,10 @@ The cache is the contract: `<data_dir>/<TICKER>.csv` (`<TICKER>_<interval>.csv` 
 intervals) with columns Date,Open,High,Low,Close,Volume, and beside a downloaded one its record
 `<TICKER>.meta.json` (stockcast/market/cache_record.py). A request the cache covers is served from
 it without any network access; one it does not cover (an earlier start, a later end) downloads
-again, or, offline, says exactly which days are missing. A CSV without a record (the bundled
-samples, a user's file) covers what it holds and is never downloaded over. Every file goes
+again, or, offline, says exactly which days are missing. The bundled samples carry a record too,
+marked as samples: a run that asks for no dates trains on the sample, one that asks for days beyond
+it is treated like any cache. A CSV without a record (a user's file) covers what it holds and is
+never downloaded over. Every file goes
 through the same validation as a user's upload, so a truncated or corrupt cache is refused, never
 trained on. A bar that has not closed yet (today's, during market hours) is never cached.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -109,13 +112,16 @@ def _update_cache(
             ) from None
         return
     record = CacheRecord.read(csv)
-    if record is None:  # a bundled or user's file: it covers what it holds
+    if record is None:  # a user's file: it covers what it holds
+        return
+    if record.bundled and start is None and end is None:  # no dates asked: the sample as it is
         return
     wanted_end = end if end is not None and end <= record.end else None
     if wanted_end is None:  # beyond the record: only a closed session can be missing
         latest = last_closed_session(now, calendar).isoformat()
         wanted_end = min(end, latest) if end is not None else latest
-    gaps = record.missing(start, wanted_end)
+    # a sample's history begins where the sample does, so no start asks for nothing before it
+    gaps = record.missing(record.start if record.bundled and start is None else start, wanted_end)
     if not gaps:
         return
     union_start = None if start is None or record.start is None else min(start, record.start)
@@ -124,7 +130,8 @@ def _update_cache(
         _download_into(csv, ticker, union_start, union_end, interval, downloader, calendar, now)
     except DataSourceError as exc:
         missing = f"{csv} holds {record.describe()}; missing {' and '.join(gaps)}"
-        if end is None and not record.missing(start, record.end):
+        holds_some = start is None or start <= record.end
+        if end is None and holds_some and not record.missing(start, record.end):
             # no end asked: "up to the latest close", and offline the cache is the latest there is
             log.warning("%s; download failed (%s): using the cache as it is", missing, exc)
             return
@@ -196,9 +203,36 @@ def download(
         except Exception as exc:  # yfinance raises many types; the user needs one line
             raise DataSourceError(f"download failed ({type(exc).__name__}: {exc})") from None
     if raw is None or raw.empty:
-        reason = reasons[-1] if reasons else "unknown ticker, empty date range, or offline"
+        unreachable = _unreachable(reasons)
+        if unreachable is not None:
+            raise DataSourceError(f"Yahoo Finance could not be reached ({unreachable})")
+        reason = _plain(reasons[-1]) if reasons else "unknown ticker or empty date range"
         raise DataSourceError(f"Yahoo Finance returned no rows ({reason})")
     return normalise_yfinance(raw, ticker, interval)
+
+
+# how libcurl (yfinance's transport) words a failed connection: "curl: (6) Could not resolve
+# host: query2.finance.yahoo.com", "curl: (7) Failed to connect to ...", "curl: (28) ... timed out"
+_CURL_FAILURE = re.compile(r"curl: \(\d+\) (.+?)(?: \(|\. |\.?'|$)")
+
+
+def _unreachable(reasons: list[str]) -> str | None:
+    """libcurl's own words when yfinance's requests never reached Yahoo, else None.
+
+    Offline, yfinance words it two ways: the transport error's repr, or, when it could not look
+    up the ticker's time zone, "possibly delisted; no timezone found" (for AAPL as for a typo).
+    Either way one of its lines carries libcurl's message, which is what the user needs.
+    """
+    for reason in reasons:
+        found = _CURL_FAILURE.search(reason)
+        if found:
+            return found.group(1).strip()
+    return None
+
+
+def _plain(reason: str) -> str:
+    """yfinance's "['NOPE']: possibly delisted; ..." without its list-of-tickers prefix."""
+    return re.sub(r"^\[[^]]*\]:\s*|^\$\S+:\s*", "", reason)
 
 
 def normalise_yfinance(raw: pd.DataFrame, ticker: str, interval: str = DAILY) -> pd.DataFrame:
@@ -288,7 +322,7 @@ def _quiet_yfinance_log() -> Iterator[list[str]]:
         def emit(self, record: logging.LogRecord) -> None:
             text = record.getMessage().strip()
             if text and "Failed download" not in text:
-                reasons.append(text.splitlines()[0][:200])
+                reasons.append(text.splitlines()[0])
 
     logger = logging.getLogger("yfinance")
     handler, propagate = _Collect(level=logging.ERROR), logger.propagate

@@ -291,3 +291,84 @@ def test_the_fingerprint_changes_when_history_is_rewritten():
     adjusted = frame.assign(Close=frame["Close"] * 0.999)  # a dividend rescales earlier closes
     assert ohlcv_sha256(frame) == ohlcv_sha256(frame.copy())
     assert ohlcv_sha256(frame) != ohlcv_sha256(adjusted)
+
+
+def bundled_sample(data_dir: Path, ticker: str = "AAPL") -> None:
+    """The shipped sample and its record, as a fresh checkout holds them."""
+    for name in (f"{ticker}.csv", f"{ticker}.meta.json"):
+        (data_dir / name).write_bytes((ROOT / "data" / name).read_bytes())
+
+
+def test_every_bundled_sample_has_a_record_of_what_it_covers():
+    for csv in sorted((ROOT / "data").glob("*.csv")):
+        record = json.loads((csv.with_suffix(".meta.json")).read_text())
+        frame = read_ohlcv_csv(csv)
+        assert record["source"].startswith("bundled sample"), csv.name
+        assert record["ticker"] == csv.stem and record["rows"] == len(frame)
+        assert (record["start"], record["end"]) == (
+            f"{frame['Date'].iloc[0]:%Y-%m-%d}",
+            f"{frame['Date'].iloc[-1]:%Y-%m-%d}",
+        )
+
+
+def test_a_bundled_sample_asked_for_no_dates_is_trained_on_as_it_is(yahoo, tmp_path):
+    bundled_sample(tmp_path)
+    frame = load_prices("AAPL", tmp_path, now=AFTER_CLOSE)
+    assert yahoo["calls"] == [] and len(frame) == 3270
+
+
+def test_a_request_beyond_a_bundled_sample_downloads_when_online(yahoo, tmp_path):
+    bundled_sample(tmp_path)
+    yahoo["frames"]["AAPL"] = yahoo_history_frame()
+    frame = load_prices("AAPL", tmp_path, start="2024-01-02", now=AFTER_CLOSE, min_rows=59)
+    assert len(yahoo["calls"]) == 1
+    assert frame["Date"].iloc[0] == pd.Timestamp("2024-01-02") and len(frame) == 60
+    record = json.loads((tmp_path / "AAPL.meta.json").read_text())
+    assert record["source"].startswith("yfinance") and record["end"] == "2024-03-25"
+
+
+def test_offline_a_request_after_a_bundled_sample_names_the_missing_days(yahoo, tmp_path):
+    bundled_sample(tmp_path)
+    with pytest.raises(DataSourceError) as error:
+        load_prices("AAPL", tmp_path, start="2015-01-01", now=AFTER_CLOSE, min_rows=59)
+    message = str(error.value)
+    assert "holds 2000-03-01..2013-03-01 (3270 rows, the bundled sample" in message
+    assert "missing 2013-03-02..2024-03-25" in message and "\n" not in message
+    assert (tmp_path / "AAPL.csv").read_bytes() == (ROOT / "data" / "AAPL.csv").read_bytes()
+
+
+def test_offline_an_open_end_past_a_bundled_sample_trains_on_it_and_says_what_is_missing(
+    yahoo, tmp_path, caplog
+):
+    bundled_sample(tmp_path)
+    frame = load_prices("AAPL", tmp_path, start="2012-01-03", now=AFTER_CLOSE)
+    assert frame["Date"].iloc[0] == pd.Timestamp("2012-01-03")
+    assert frame["Date"].iloc[-1] == pd.Timestamp("2013-03-01")
+    assert "missing 2013-03-02..2024-03-25" in caplog.text
+
+
+def unreachable_yahoo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network: every request yfinance makes fails in libcurl, as it does offline."""
+    from curl_cffi.requests import Session
+    from curl_cffi.requests.exceptions import DNSError
+
+    def request(self, *args, **kwargs):
+        raise DNSError(
+            "Failed to perform, curl: (6) Could not resolve host: query2.finance.yahoo.com. "
+            "See https://curl.se/libcurl/c/libcurl-errors.html first for more details.",
+            6,
+        )
+
+    monkeypatch.setattr(Session, "request", request)
+
+
+@pytest.mark.parametrize("ticker", ["AAPL", "MSFT", "NOPE"])
+def test_offline_a_download_says_yahoo_could_not_be_reached_not_that_the_ticker_is_delisted(
+    monkeypatch, tmp_path, ticker
+):
+    unreachable_yahoo(monkeypatch)
+    with pytest.raises(DataSourceError) as error:
+        load_prices(ticker, tmp_path)
+    message = str(error.value)
+    assert "Yahoo Finance could not be reached (Could not resolve host: " in message
+    assert "delisted" not in message and "DNSError(" not in message and "\n" not in message
