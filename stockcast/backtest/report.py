@@ -87,25 +87,49 @@ def plot_backtest(
     level: float,
     path: Path,
 ) -> None:
-    """Each method's first-step band over the scored days, and its rolling coverage."""
+    """One panel per method: its first-step band and the actual next close, both as a change from
+    the last close (bands a few percent wide stay visible, and drawn apart they cannot hide each
+    other), with the days the close fell outside marked; below, every method's rolling coverage."""
     dates = pd.to_datetime(frame["Date"].iloc[origins + 1]).to_numpy()
-    actual = closes[origins + 1]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7), sharex=True, height_ratios=(2, 1))
-    top.plot(dates, actual, color="black", linewidth=1, label="actual close")
-    for (name, band), color in zip(bands.items(), plt.cm.tab10.colors, strict=False):
-        top.fill_between(
-            dates, band.lower[:, 0], band.upper[:, 0], color=color, alpha=0.15, step="mid"
-        )
-        top.plot(dates, band.upper[:, 0], color=color, linewidth=0.6, label=f"{name} band")
-        top.plot(dates, band.lower[:, 0], color=color, linewidth=0.6)
+    last = closes[origins]  # [n]
+    actual = closes[origins + 1]  # [n]
+    change = (actual / last - 1) * 100  # [n] percent
+    colors = dict(zip(bands, plt.cm.tab10.colors, strict=False))
+    fig, axes = plt.subplots(
+        len(bands) + 1,
+        1,
+        figsize=(12, 2.2 * len(bands) + 2.6),
+        sharex=True,
+        height_ratios=(*[1] * len(bands), 1.2),
+    )
+    *panels, bottom = axes
+    for panel, (name, band) in zip(panels, bands.items(), strict=True):
+        lower = (band.lower[:, 0] / last - 1) * 100  # [n]
+        upper = (band.upper[:, 0] / last - 1) * 100  # [n]
         inside = (actual >= band.lower[:, 0]) & (actual <= band.upper[:, 0])
+        panel.fill_between(
+            dates, lower, upper, color=colors[name], alpha=0.35, step="mid", label=f"{name} band"
+        )
+        panel.plot(dates, change, color="black", linewidth=0.7, label="actual close")
+        panel.scatter(
+            dates[~inside], change[~inside], color="crimson", s=9, zorder=3, label="outside"
+        )
+        panel.axhline(0, color="grey", linewidth=0.5)
+        panel.set_ylabel("% vs last close", fontsize=8)
+        panel.set_title(
+            f"{name}: coverage {inside.mean():.1%}, mean width "
+            f"{np.mean(upper - lower):.2f}% of the last close",
+            fontsize=9,
+            loc="left",
+        )
+        panel.legend(loc="upper right", fontsize=7, ncol=3)
         rolling = pd.Series(inside.astype(float)).rolling(ROLLING_DAYS).mean()
-        bottom.plot(dates, rolling, color=color, label=name)
+        bottom.plot(dates, rolling, color=colors[name], label=name)
+    for panel in panels[1:]:
+        panel.sharey(panels[0])  # the same scale: wider is wider
     bottom.axhline(level, color="grey", linestyle="--", label=f"nominal {level:.0%}")
-    top.set_ylabel("close")
-    top.set_title(f"{level:.0%} bands, one step ahead")
-    top.legend(loc="upper left", fontsize=8)
-    bottom.set_ylabel(f"coverage, rolling {ROLLING_DAYS} days")
+    fig.suptitle(f"{level:.0%} bands, one step ahead")
+    bottom.set_ylabel(f"coverage, rolling {ROLLING_DAYS} days", fontsize=8)
     bottom.legend(loc="lower left", fontsize=8, ncol=len(bands) + 1)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
