@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     run = args.run or (newest_servable_run(layout.runs_dir) or [None])[0]
     if run is None:
         print(
-            "error: no complete run under outputs/train/runs/: `make train` first", file=sys.stderr
+            f"error: no complete run under {layout.runs_dir}: `make train` first", file=sys.stderr
         )
         return 2
     forecaster = Forecaster.load(artifact_dir(run))

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stockcast.app.layout import MODEL_NAME, ProjectLayout
+from stockcast.app.layout import ProjectLayout
 from stockcast.errors import StockcastError
 from stockcast.release.packaging import (
     artifact_dir,
@@ -30,17 +30,19 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         nargs="?",
         help="training run directory holding artifact/ (default: the newest complete, "
-        "non-debug run under outputs/train/runs, by completion time)",
+        "non-debug run under the runs directory, paths.runs_dir, by completion time)",
     )
     parser.add_argument("--model-store", type=Path, default=LAYOUT.model_store)
     parser.add_argument("--version", help="model version (default: when the weights were written)")
-    parser.add_argument("--model-name", default=MODEL_NAME)
+    parser.add_argument(
+        "--model-name", help="the name TorchServe registers (default: conf/train.yaml's model_name)"
+    )
     args = parser.parse_args(argv)
     if args.run_dir is None:
         newest = newest_servable_run(LAYOUT.runs_dir)
         if newest is None:
             print(
-                "error: no complete, non-debug run under outputs/train/runs/ "
+                f"error: no complete, non-debug run under {LAYOUT.runs_dir} "
                 "(run `make train`, or name one: make package RUN=<run>)",
                 file=sys.stderr,
             )
@@ -55,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     except (StockcastError, OSError, ValueError, subprocess.CalledProcessError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"{mar} (model {args.model_name}, version {version}, from {artifact})")
+    print(
+        f"{mar} (model {args.model_name or LAYOUT.model_name}, version {version}, from {artifact})"
+    )
     return 0
 
 

@@ -2,18 +2,46 @@
 
 The installed package never assumes it sits inside the repository: scripts and tests pass the
 root they know (`ProjectLayout.find()` walks up from the working directory), and every path the
-packaging, the local stack and the benchmarks use is a property here, written once.
+packaging, the local stack and the benchmarks use is a property here, written once. What the
+tools share with training (the model's name, where runs land, the rows of a typical upload) is
+read from the checkout's Hydra config, its one source.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
 
 from stockcast.errors import StockcastError
 
-MODEL_NAME = "stockcast"  # the name TorchServe registers and the URL path `/predictions/<name>`
-LOAD_ROWS = 250  # rows of the sample that load tests, soak and benchmarks POST (about a year)
+
+def read_properties(path: Path) -> dict[str, str]:
+    """`key=value` lines of a Java properties file (no continuation lines, as ours has none)."""
+    properties = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            properties[key.strip()] = value.strip()
+    return properties
+
+
+@cache
+def training_config(conf_dir: Path) -> DictConfig:
+    """`conf_dir`/train.yaml composed as `python train.py` composes it, without overrides (read
+    only, composed once per directory). Inside a running Hydra app (lifecycle.py), that app's
+    own config search path answers."""
+    if not (conf_dir / "train.yaml").is_file():
+        raise StockcastError(f"no {conf_dir / 'train.yaml'}: run from a stockcast checkout")
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name="train")
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        return compose(config_name="train")
 
 
 @dataclass(frozen=True)
@@ -81,11 +109,30 @@ class ProjectLayout:
     def dockerfile(self) -> Path:
         return self.root / "deploy" / "Dockerfile"
 
+    # what the tools share with training, from conf/train.yaml
+    @property
+    def config(self) -> DictConfig:
+        """The training config (`training_config`): read it, never change it."""
+        return training_config(self.root / "conf")
+
+    @property
+    def model_name(self) -> str:
+        """The name TorchServe registers and the URL path `/predictions/<name>` (`model_name`;
+        training also writes it into the artifact as `info.name`)."""
+        return str(self.config.model_name)
+
+    @property
+    def upload_rows(self) -> int:
+        """Rows of a typical upload, about a year (`upload_rows`): what the load tests, the soak
+        and the benchmarks POST, and what the backtest and the lifecycle forecast from."""
+        return int(self.config.upload_rows)
+
     # runs, archives and the local stack's state
     @property
     def runs_dir(self) -> Path:
-        """Where `python train.py` puts single runs (conf/hydra/default.yaml)."""
-        return self.root / "outputs" / "train" / "runs"
+        """Where `python train.py` puts single runs (`paths.runs_dir`, under which Hydra makes
+        each run's directory)."""
+        return self.root / self.config.paths.runs_dir
 
     @property
     def model_store(self) -> Path:
@@ -114,7 +161,9 @@ class ProjectLayout:
         """The bundled GOOG sample that `make run`, the benchmarks and the load tests send."""
         return self.data_dir / "GOOG.csv"
 
-    def sample_upload(self, rows: int = LOAD_ROWS) -> bytes:
-        """The header and the last `rows` rows of the sample: what a client typically POSTs."""
+    def sample_upload(self, rows: int | None = None) -> bytes:
+        """The header and the last `rows` rows of the sample (default `upload_rows`): what a
+        client typically POSTs."""
+        rows = self.upload_rows if rows is None else rows
         lines = self.sample_csv.read_text().splitlines()
         return ("\n".join([lines[0], *lines[-rows:]]) + "\n").encode()

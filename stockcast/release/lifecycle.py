@@ -29,7 +29,7 @@ import pandas as pd
 import requests
 from omegaconf import DictConfig, OmegaConf
 
-from stockcast.app.layout import MODEL_NAME, ProjectLayout
+from stockcast.app.layout import ProjectLayout
 from stockcast.backtest.promotion import PromotionRule, compare, print_decision
 from stockcast.errors import DataSourceError, LifecycleError
 from stockcast.market.cache_record import ohlcv_sha256
@@ -52,11 +52,13 @@ RECIPE = ("data", "model", "trainer", "callbacks", "calibration", "seed", "refit
 def retrain(cfg: DictConfig, layout: ProjectLayout) -> int:
     """Train, register and judge a challenger; promote it when it wins (module docstring)."""
     settings = cfg.lifecycle
-    client = management_client(settings)
+    client = management_client(cfg)
     client.check()
     champion = client.default_version()
     if champion is None:
-        raise LifecycleError(f"no {MODEL_NAME} model is registered at {client.url}: `make run`")
+        raise LifecycleError(
+            f"no {client.model_name} model is registered at {client.url}: `make run`"
+        )
     data_dir, source = refreshed_prices(cfg)
     frames = {
         ticker: hydra.utils.instantiate(
@@ -81,9 +83,10 @@ def retrain(cfg: DictConfig, layout: ProjectLayout) -> int:
     rewritten = rewritten_history(store, champion, frames)
     if rewritten:
         print(rewritten)
-    if not (store / versioned_archive(version)).is_file():
+    archive = versioned_archive(version, cfg.model_name)
+    if not (store / archive).is_file():
         run = train_challenger(cfg, data_dir, Path(cfg.paths.output_dir) / "challenger")
-        build_mar(layout, run, store, version=version, file_name=versioned_archive(version))
+        build_mar(layout, run, store, version=version, model_name=cfg.model_name, file_name=archive)
     judge(cfg, client, champion, version, frame)
     return 0
 
@@ -94,19 +97,19 @@ def judge(
     """Register the packaged challenger `version`, compare it with `champion` and promote it if
     it wins; record, print and return the decision."""
     settings = cfg.lifecycle
-    store = Path(settings.model_store)
+    store, name = Path(settings.model_store), cfg.model_name
     if version not in client.versions():
-        print(f"registering {versioned_archive(version)} ...")
-        client.register(versioned_archive(version))
+        print(f"registering {versioned_archive(version, name)} ...")
+        client.register(versioned_archive(version, name))
     served = {
-        role: served_model(settings, v, frame)
+        role: served_model(cfg, v, frame)
         for role, v in (("champion", champion), ("challenger", version))
     }
-    keep_archive(store, champion)
+    keep_archive(store, champion, name)
     with tempfile.TemporaryDirectory() as scratch:
         comparison = compare(
-            heldout_forecaster(store, champion, Path(scratch)),
-            heldout_forecaster(store, version, Path(scratch)),
+            heldout_forecaster(store, champion, name, Path(scratch)),
+            heldout_forecaster(store, version, name, Path(scratch)),
             frame,
             settings.last_days,
             settings.upload_rows,
@@ -116,7 +119,7 @@ def judge(
     state = PromotionState.load(store)
     if not objections:
         client.set_default(version)
-        install_default(store, version)
+        install_default(store, version, name)
         state.record("promote", version, champion)
     decision = {
         "at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
@@ -129,7 +132,7 @@ def judge(
         "comparison": comparison,
         "trained_until": {role: model["trained_until"] for role, model in served.items()},
         "serves": {
-            role: f"/predictions/{MODEL_NAME}/{model['version']}" for role, model in served.items()
+            role: f"/predictions/{name}/{model['version']}" for role, model in served.items()
         },
     }
     state.decisions[version] = decision
@@ -143,7 +146,7 @@ def judge(
 def rollback(cfg: DictConfig) -> int:
     """Make the version that the last promotion replaced the default again (at most once)."""
     settings = cfg.lifecycle
-    client = management_client(settings)
+    client = management_client(cfg)
     client.check()
     store = Path(settings.model_store)
     state = PromotionState.load(store)
@@ -158,19 +161,21 @@ def rollback(cfg: DictConfig) -> int:
             f"TorchServe's default is {current}, but the last promotion made {state.default} the "
             "default (was the model store redeployed by `make run`?); nothing rolled back"
         )
-    archive = keep_archive(store, target)
+    archive = keep_archive(store, target, cfg.model_name)
     if target not in client.versions():
         client.register(archive)
     client.set_default(target)
-    install_default(store, target)
+    install_default(store, target, cfg.model_name)
     state.record("rollback", target, current)
     state.save(store)
     print(f"rolled back: {target} is the default again (was {current})")
     return 0
 
 
-def management_client(settings: DictConfig) -> ManagementClient:
-    return ManagementClient(settings.management_url, key=settings.management_key)
+def management_client(cfg: DictConfig) -> ManagementClient:
+    """The configured management API, for the configured model name."""
+    settings = cfg.lifecycle
+    return ManagementClient(settings.management_url, cfg.model_name, key=settings.management_key)
 
 
 def rewritten_history(store: Path, champion: str, frames: dict[str, pd.DataFrame]) -> str | None:
@@ -251,8 +256,10 @@ def train_challenger(cfg: DictConfig, data_dir: Path, output_dir: Path) -> Path:
     return output_dir
 
 
-def served_model(settings: DictConfig, version: str, frame: pd.DataFrame) -> dict[str, Any]:
-    """The `model` block that `/predictions/stockcast/<version>` answers for the latest year."""
+def served_model(cfg: DictConfig, version: str, frame: pd.DataFrame) -> dict[str, Any]:
+    """The `model` block that `/predictions/<model name>/<version>` answers for the latest
+    year."""
+    settings = cfg.lifecycle
     body = io.StringIO()
     frame.tail(settings.upload_rows).assign(
         Date=lambda f: f["Date"].map(pd.Timestamp.isoformat)
@@ -260,7 +267,7 @@ def served_model(settings: DictConfig, version: str, frame: pd.DataFrame) -> dic
     headers = {"Content-Type": "text/csv"}
     if settings.inference_key:
         headers["Authorization"] = f"Bearer {settings.inference_key}"
-    url = f"{settings.inference_url}/predictions/{MODEL_NAME}/{version}"
+    url = f"{settings.inference_url}/predictions/{cfg.model_name}/{version}"
     try:
         response = requests.post(url, data=body.getvalue(), headers=headers, timeout=60)
     except requests.RequestException as error:

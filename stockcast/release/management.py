@@ -16,7 +16,6 @@ from typing import Any
 
 import requests
 
-from stockcast.app.layout import MODEL_NAME
 from stockcast.errors import LifecycleError
 
 
@@ -29,7 +28,7 @@ class ManagementClient:
     """Versions of `model_name` on the TorchServe whose management API is at `url`."""
 
     url: str  # e.g. http://127.0.0.1:8081
-    model_name: str = MODEL_NAME
+    model_name: str
     key: str | None = None  # the management key, where token authorization is on
     register_timeout_s: float = 300.0  # a synchronous registration waits for ready workers
 

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import stockcast
-from stockcast.app.layout import MODEL_NAME, ProjectLayout
+from stockcast.app.layout import ProjectLayout
 from stockcast.app.run_record import RunRecord, utc_now
 from stockcast.model.forecaster import ARTIFACT_DIR, SPEC_FILE, WEIGHTS_FILE, Forecaster
 from stockcast.training.refit import REFIT_DIR
@@ -117,10 +117,11 @@ def build_mar(
     run_dir: str | Path,
     model_store: str | Path,
     version: str | None = None,
-    model_name: str = MODEL_NAME,
+    model_name: str | None = None,
     file_name: str | None = None,
 ) -> Path:
-    """Archive the run's artifact into `<model_store>/<file_name>` (default `<model_name>.mar`).
+    """Archive the run's artifact into `<model_store>/<file_name>` (default `<model_name>.mar`;
+    the model name defaults to the layout's).
 
     The file is replaced in one rename (the scratch directory sits in the model store, on the
     same file system), so a server starting meanwhile reads the old archive or the new one,
@@ -128,6 +129,7 @@ def build_mar(
     """
     artifact = artifact_dir(run_dir)
     Forecaster.load(artifact)  # refuse to archive an artifact that would not load
+    model_name = model_name or layout.model_name
     version = version or default_version(artifact)
     model_store = Path(model_store)
     model_store.mkdir(parents=True, exist_ok=True)
@@ -201,7 +203,7 @@ def save_heldout(evaluated: Path, model_store: Path, version: str) -> Path:
     return destination
 
 
-def versioned_archive(version: str, model_name: str = MODEL_NAME) -> str:
+def versioned_archive(version: str, model_name: str) -> str:
     """The file name of one version in the model store, e.g. `stockcast-20130301.1a2b3c4d.mar`:
     versions sit side by side, and `<model_name>.mar` is a copy of the default (what a restart
     loads)."""

@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stockcast.app.layout import MODEL_NAME
 from stockcast.errors import LifecycleError
 from stockcast.model.forecaster import SPEC_FILE, WEIGHTS_FILE, Forecaster
 from stockcast.release.packaging import HELDOUT_DIR, versioned_archive
@@ -36,17 +35,18 @@ def archive_version(archive: Path) -> str:
         return json.loads(mar.read("MAR-INF/MANIFEST.json"))["model"]["modelVersion"]
 
 
-def default_archive(store: Path) -> Path:
-    return Path(store) / f"{MODEL_NAME}.mar"
+def default_archive(store: Path, model_name: str) -> Path:
+    """`<model_name>.mar`: the archive a restart of TorchServe loads."""
+    return Path(store) / f"{model_name}.mar"
 
 
-def keep_archive(store: Path, version: str) -> str:
-    """Make sure `stockcast-<version>.mar` exists, copying the default archive when only that holds
-    the version (a `make run` deployment); return its file name."""
-    name = versioned_archive(version)
+def keep_archive(store: Path, version: str, model_name: str) -> str:
+    """Make sure `<model_name>-<version>.mar` exists, copying the default archive when only that
+    holds the version (a `make run` deployment); return its file name."""
+    name = versioned_archive(version, model_name)
     if (Path(store) / name).is_file():
         return name
-    default = default_archive(store)
+    default = default_archive(store, model_name)
     if default.is_file() and archive_version(default) == version:
         _replace_with_copy(default, Path(store) / name)
         return name
@@ -55,19 +55,21 @@ def keep_archive(store: Path, version: str) -> str:
     )
 
 
-def install_default(store: Path, version: str) -> None:
-    """Copy `stockcast-<version>.mar` onto `stockcast.mar`, so a restart serves it."""
-    _replace_with_copy(Path(store) / versioned_archive(version), default_archive(store))
+def install_default(store: Path, version: str, model_name: str) -> None:
+    """Copy `<model_name>-<version>.mar` onto `<model_name>.mar`, so a restart serves it."""
+    _replace_with_copy(
+        Path(store) / versioned_archive(version, model_name), default_archive(store, model_name)
+    )
 
 
-def heldout_forecaster(store: Path, version: str, scratch: Path) -> Forecaster:
+def heldout_forecaster(store: Path, version: str, model_name: str, scratch: Path) -> Forecaster:
     """The model whose held-out days stand for `version`: its evaluated twin when the store keeps
     one, else the archive's own artifact (an evaluated run packaged as is), unpacked in `scratch`."""
     twin = Path(store) / HELDOUT_DIR / version
     if (twin / WEIGHTS_FILE).is_file():
         return Forecaster.load(twin)
     destination = Path(scratch) / version
-    with zipfile.ZipFile(Path(store) / keep_archive(store, version)) as mar:
+    with zipfile.ZipFile(Path(store) / keep_archive(store, version, model_name)) as mar:
         mar.extract(WEIGHTS_FILE, destination)
         mar.extract(SPEC_FILE, destination)
     return Forecaster.load(destination)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import psutil
 
-from stockcast.app.layout import MODEL_NAME, ProjectLayout
+from stockcast.app.layout import ProjectLayout
 from stockcast.errors import StockcastError
 from stockcast.release.packaging import (
     SOURCE_FILE,
@@ -41,6 +41,7 @@ from stockcast.release.packaging import (
     newest_servable_run,
 )
 from stockcast.release.versions import archive_version
+from stockcast.stack import prometheus, upload_page
 from stockcast.stack.prometheus import LocalPrometheus, scrape_config
 from stockcast.stack.torchserve import (
     HOST,
@@ -52,10 +53,6 @@ from stockcast.stack.torchserve import (
 )
 from stockcast.stack.upload_page import page_origin, page_url, start_page_server
 
-PROMETHEUS_PORT = 9090
-PROMETHEUS_URL = f"http://{HOST}:{PROMETHEUS_PORT}"
-PAGE_PORT = 8090
-PORTS = Ports()  # 8080 inference, 8081 management, 8082 metrics (torchserve/config.properties)
 # pid file name -> a word of the command line that proves the pid is still ours
 PID_FILES = {
     "torchserve.pid": "torchserve",
@@ -64,13 +61,18 @@ PID_FILES = {
 }
 
 
+def default_archive(layout: ProjectLayout) -> Path:
+    """model_store/<model name>.mar: the archive `make run` serves."""
+    return layout.model_store / f"{layout.model_name}.mar"
+
+
 def choose_run(layout: ProjectLayout, requested: Path | None = None) -> tuple[Path, str]:
     """The run `up` serves and why (see the module docstring); trains one when there is none."""
     if requested is not None:
         artifact_dir(requested)  # a clear error for a directory without an artifact
         return requested, "named"
     newest = newest_servable_run(layout.runs_dir)
-    packaged = archive_source(layout.model_store / f"{MODEL_NAME}.mar")
+    packaged = archive_source(default_archive(layout))
     if (
         packaged is not None
         and packaged.run.is_dir()
@@ -80,7 +82,7 @@ def choose_run(layout: ProjectLayout, requested: Path | None = None) -> tuple[Pa
     if newest is not None:
         return newest[0], f"the newest complete run, completed {newest[1].completed_at}"
     print(
-        "no complete, non-debug run under outputs/train/runs/: training one on the bundled sample "
+        f"no complete, non-debug run under {layout.runs_dir}: training one on the bundled sample "
         "(serve another with `make run RUN=<run>`)"
     )
     subprocess.run([sys.executable, "train.py"], cwd=layout.root, check=True)
@@ -93,7 +95,7 @@ def choose_run(layout: ProjectLayout, requested: Path | None = None) -> tuple[Pa
 def archive_for(layout: ProjectLayout, run: Path) -> tuple[ArchiveSource, bool]:
     """model_store/stockcast.mar for `run`, reused when it is up to date, else built (keeping
     the version a rebuilt archive of the same run had). (its source, whether it was reused)"""
-    mar = layout.model_store / f"{MODEL_NAME}.mar"
+    mar = default_archive(layout)
     reused = archive_is_current(layout, mar, run)
     if not reused:
         before = archive_source(mar)
@@ -114,7 +116,7 @@ def up(layout: ProjectLayout, run: Path | None = None) -> int:
     )
     print(f"serving run: {shown} (version {source.version}; {why})")
     print(
-        f"archive:     {layout.model_store / f'{MODEL_NAME}.mar'} "
+        f"archive:     {default_archive(layout)} "
         f"({'up to date, reused' if reused else 'packaged now'})"
     )
     return start(layout)
@@ -122,7 +124,7 @@ def up(layout: ProjectLayout, run: Path | None = None) -> int:
 
 def serve(layout: ProjectLayout) -> int:
     """Restart the stack on the archive the model store holds (the version promoted last)."""
-    mar = layout.model_store / f"{MODEL_NAME}.mar"
+    mar = default_archive(layout)
     if not mar.is_file():
         raise RuntimeError(f"no {mar}: `make run` trains and packages one")
     print(f"archive: {mar} (version {archive_version(mar)})")
@@ -134,15 +136,16 @@ def start(layout: ProjectLayout) -> int:
     down(layout, quiet=True)
     state = layout.state_dir
     state.mkdir(exist_ok=True)
-    page = start_page_server(layout.web_dir, PAGE_PORT, state / "web.log")
+    page_port = upload_page.configured_port(layout)
+    page = start_page_server(layout.web_dir, page_port, state / "web.log")
     (state / "web.pid").write_text(str(page.pid))
     print("starting TorchServe (about 10-20 s)...")
     server = LocalTorchServe.start(
         layout,
         layout.model_store,
         state / "torchserve",
-        ports=PORTS,
-        cors_origin=page_origin(PAGE_PORT),
+        ports=Ports.configured(layout),
+        cors_origin=page_origin(page_port),
     )
     (state / "torchserve.pid").write_text(str(server.pid))
     start_prometheus(layout, server)
@@ -164,27 +167,29 @@ def start_prometheus(layout: ProjectLayout, server: LocalTorchServe) -> LocalPro
     """Prometheus scraping the local TorchServe (alert rules included), if the binary exists."""
     if shutil.which("prometheus") is None:
         return None
-    if port_in_use(PROMETHEUS_PORT):
-        print(f"prometheus: port {PROMETHEUS_PORT} is taken; not starting a second one")
+    port = prometheus.configured_port(layout)
+    if port_in_use(port):
+        print(f"prometheus: port {port} is taken; not starting a second one")
         return None
-    config = scrape_config(layout, f"{HOST}:{server.ports.metrics}", f"{HOST}:{PROMETHEUS_PORT}")
-    prometheus = LocalPrometheus(layout.state_dir / "prometheus", PROMETHEUS_PORT, config)
-    prometheus.start(wait=False)
-    (layout.state_dir / "prometheus.pid").write_text(str(prometheus.process.pid))
-    return prometheus
+    config = scrape_config(layout, f"{HOST}:{server.ports.metrics}", f"{HOST}:{port}")
+    local = LocalPrometheus(layout.state_dir / "prometheus", port, config)
+    local.start(wait=False)
+    (layout.state_dir / "prometheus.pid").write_text(str(local.process.pid))
+    return local
 
 
 def print_urls(layout: ProjectLayout, server: LocalTorchServe) -> None:
-    prometheus = _owned_pid(layout.state_dir / "prometheus.pid", "prometheus")
+    running = _owned_pid(layout.state_dir / "prometheus.pid", "prometheus")
+    prometheus_url = f"http://{HOST}:{prometheus.configured_port(layout)}"
     print(
         f"""
-upload page:  {page_url(PAGE_PORT, server.inference_url)}
+upload page:  {page_url(upload_page.configured_port(layout), server.inference_url)}
 predictions:  {server.prediction_url}
               curl -T data/GOOG.csv {server.prediction_url}
               curl -F data=@data/GOOG.csv {server.prediction_url}
 management:   {server.management_url}/models/{server.model_name}
 metrics:      {server.metrics_url}
-prometheus:   {PROMETHEUS_URL if prometheus else "not running (needs the prometheus binary)"}
+prometheus:   {prometheus_url if running else "not running (needs the prometheus binary)"}
 logs:         {server.log_dir}
 stop with:    make stop"""
     )
@@ -208,7 +213,9 @@ def status(layout: ProjectLayout) -> int:
     if pid is None:
         print("TorchServe: not running (make run starts it)")
         return 1
-    server = LocalTorchServe(PORTS, pid, layout.state_dir / "torchserve")
+    server = LocalTorchServe(
+        Ports.configured(layout), pid, layout.state_dir / "torchserve", layout.model_name
+    )
     try:
         workers = server.describe()["workers"]
     except (OSError, ValueError) as error:

@@ -1,8 +1,9 @@
 """A local Prometheus (the Debian binary) scraping a local TorchServe, with the alert rules.
 
-`make run` starts one on 9090 from monitoring/prometheus/prometheus.local.yml; the monitoring
-tests start one on a free port, scraping every second, and query it. Both go through this class,
-so the rules and scrape jobs they run are the ones the repository ships.
+`make run` starts one from monitoring/prometheus/prometheus.local.yml, on the port its own scrape
+job names; the monitoring tests start one on a free port, scraping every second, and query it.
+Both go through this class, so the rules and scrape jobs they run are the ones the repository
+ships.
 """
 
 from __future__ import annotations
@@ -19,6 +20,15 @@ import yaml
 
 from stockcast.app.layout import ProjectLayout
 from stockcast.stack.torchserve import HOST, stop_process_group
+
+
+def configured_port(layout: ProjectLayout) -> int:
+    """The port prometheus.local.yml's `prometheus` job scrapes Prometheus itself on: where
+    `make run` starts it."""
+    config = yaml.safe_load(layout.prometheus_local_config.read_text())
+    [job] = [job for job in config["scrape_configs"] if job["job_name"] == "prometheus"]
+    [target] = job["static_configs"][0]["targets"]
+    return int(target.rpartition(":")[2])
 
 
 def scrape_config(

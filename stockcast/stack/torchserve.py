@@ -21,10 +21,11 @@ import time
 import urllib.request
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 
-from stockcast.app.layout import MODEL_NAME, ProjectLayout
+from stockcast.app.layout import ProjectLayout, read_properties
 
 HOST = "127.0.0.1"
 
@@ -36,20 +37,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def address_port(url: str) -> int:
+    """The port of an address such as http://127.0.0.1:8080."""
+    port = urlsplit(url).port
+    if port is None:
+        raise ValueError(f"{url} names no port")
+    return port
+
+
 def port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         return probe.connect_ex((HOST, port)) == 0
-
-
-def read_properties(path: Path) -> dict[str, str]:
-    """`key=value` lines of a Java properties file (no continuation lines, as ours has none)."""
-    properties = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            properties[key.strip()] = value.strip()
-    return properties
 
 
 @dataclass(frozen=True)
@@ -57,11 +55,22 @@ class Ports:
     """Every port a TorchServe binds. gRPC cannot be switched off, only moved, and nothing here
     uses it, so it always gets free ports rather than contend for 7070/7071 with other servers."""
 
-    inference: int = 8080
-    management: int = 8081
-    metrics: int = 8082
+    inference: int
+    management: int
+    metrics: int
     grpc_inference: int = field(default_factory=free_port)
     grpc_management: int = field(default_factory=free_port)
+
+    @classmethod
+    def configured(cls, layout: ProjectLayout) -> Ports:
+        """The ports of the three addresses in torchserve/config.properties: `make run`'s."""
+        properties = read_properties(layout.serving_config)
+        return cls(
+            *(
+                address_port(properties[f"{api}_address"])
+                for api in ("inference", "management", "metrics")
+            )
+        )
 
     @classmethod
     def free(cls) -> Ports:
@@ -79,7 +88,7 @@ class LocalTorchServe:
     ports: Ports
     pid: int  # the `torchserve --foreground` launcher; also its process group id
     state_dir: Path
-    model_name: str = MODEL_NAME
+    model_name: str
     host: str = HOST
     process: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -111,11 +120,13 @@ class LocalTorchServe:
         state_dir: Path,
         ports: Ports | None = None,
         cors_origin: str | None = None,
-        model_name: str = MODEL_NAME,
+        model_name: str | None = None,
         timeout_s: float = 180.0,
     ) -> LocalTorchServe:
-        """Launch TorchServe with `<model_store>/<model_name>.mar` and wait for ready workers."""
-        ports = ports or Ports()
+        """Launch TorchServe with `<model_store>/<model_name>.mar` (default: the layout's model
+        name) and wait for ready workers; `ports` default to the configured ones."""
+        ports = ports or Ports.configured(layout)
+        model_name = model_name or layout.model_name
         busy = [port for port in ports.all() if port_in_use(port)]
         if busy:
             raise RuntimeError(f"port(s) {busy} on {HOST} are taken by another process")

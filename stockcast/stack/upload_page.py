@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from stockcast.stack.torchserve import HOST, port_in_use, stop_process_group
+from stockcast.app.layout import ProjectLayout, read_properties
+from stockcast.stack.torchserve import HOST, address_port, port_in_use, stop_process_group
 
 PAGE = "upload.html"
 
@@ -40,6 +41,12 @@ def start_page_server(web_dir: Path, port: int, log_file: Path) -> subprocess.Po
             raise RuntimeError(f"the upload page server did not start; see {log_file}")
         time.sleep(0.1)
     return process
+
+
+def configured_port(layout: ProjectLayout) -> int:
+    """Where `make run` serves the page: the port of the browser origin that
+    torchserve/config.properties lets call TorchServe (`cors_allowed_origin`)."""
+    return address_port(read_properties(layout.serving_config)["cors_allowed_origin"])
 
 
 def page_url(port: int, inference_url: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from stockcast.app.layout import LOAD_ROWS, ProjectLayout
+from stockcast.app.layout import ProjectLayout
 from stockcast.bench.serving import (
     CHECKS_MODEL,
     CONCURRENCY,
@@ -121,7 +121,8 @@ def test_the_report_says_how_much_network_work_a_request_of_the_model_costs(trai
     """A model that serves its network's call (shrink > 0) scores every day of the upload with
     it to calibrate the band; a naive-served one (shrink 0) runs the latest two windows only."""
     trained = Forecaster.load(trained_run / "artifact")
-    body = ProjectLayout.find().sample_upload(LOAD_ROWS)
+    layout = ProjectLayout.find()
+    body = layout.sample_upload()
     bars = parse_request(trained, {"body": body}, "text/csv").bars
 
     def with_shrink(shrink: float) -> Forecaster:
@@ -129,8 +130,8 @@ def test_the_report_says_how_much_network_work_a_request_of_the_model_costs(trai
         return Forecaster(trained.net, trained.scaler, calibration, trained.window)
 
     assert served_model(with_shrink(0.0), bars)["network_windows_per_request"] == 2
-    # 250 rows: 249 feature rows, the first 29 of them only fill the first window
-    scored_and_latest = LOAD_ROWS - trained.window
+    # N rows: N - 1 feature rows, the first window - 1 of them only fill the first window
+    scored_and_latest = layout.upload_rows - trained.window
     assert served_model(with_shrink(0.5), bars)["network_windows_per_request"] == scored_and_latest
 
 
@@ -157,7 +158,7 @@ def test_the_checks_floor_serves_the_archive_with_stockcasts_reads_and_checks_on
         LAYOUT, store, tmp_path / "state", ports=Ports.free(), model_name=CHECKS_MODEL
     )
     try:
-        valid = LAYOUT.sample_upload(LOAD_ROWS)
+        valid = LAYOUT.sample_upload()
         too_short = LAYOUT.sample_upload(10)  # fewer rows than one window needs
         headers = {"Content-Type": "text/csv"}
         checked = requests.post(server.prediction_url, data=valid, headers=headers, timeout=30)

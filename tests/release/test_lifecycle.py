@@ -232,7 +232,7 @@ def server(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lo
 
 @pytest.fixture(scope="module")
 def client(server: LocalTorchServe) -> ManagementClient:
-    return ManagementClient(server.management_url)
+    return ManagementClient(server.management_url, server.model_name)
 
 
 @pytest.fixture(scope="module")
@@ -276,7 +276,9 @@ def rejection(promotion, server, store, client, tmp_path_factory) -> dict[str, A
         (artifact / SPEC_FILE).write_text(json.dumps(spec))
     frame = read_ohlcv_csv(LAYOUT.sample_csv)
     version = challenger_version(cfg, frame)
-    build_mar(LAYOUT, run, store, version=version, file_name=versioned_archive(version))
+    build_mar(
+        LAYOUT, run, store, version=version, file_name=versioned_archive(version, LAYOUT.model_name)
+    )
     return judge(cfg, client, client.default_version(), version, frame)
 
 
@@ -299,7 +301,7 @@ def test_retrain_registers_the_challenger_and_promotes_it_when_it_is_not_worse(
     served = answer(server)["model"]
     assert served["version"] == challenger and served["trained_until"][:10] == "2013-03-01"
     assert archive_version(store / "stockcast.mar") == challenger  # what a restart loads
-    assert (store / versioned_archive(champion)).is_file()  # kept for a rollback
+    assert (store / versioned_archive(champion, LAYOUT.model_name)).is_file()  # kept for a rollback
 
 
 @live

@@ -228,7 +228,9 @@ def test_a_run_with_a_refit_ships_the_refit_and_keeps_its_evaluated_twin_beside_
     spec["info"]["trained_until"] = "2013-03-01T00:00:00"
     refit_spec.write_text(json.dumps(spec))
     store = tmp_path / "store"
-    mar = build_mar(LAYOUT, run, store, version="7.0", file_name=versioned_archive("7.0"))
+    mar = build_mar(
+        LAYOUT, run, store, version="7.0", file_name=versioned_archive("7.0", LAYOUT.model_name)
+    )
     assert mar == store / "stockcast-7.0.mar" and not (store / "stockcast.mar").exists()
     with zipfile.ZipFile(mar) as archive:
         served = json.loads(archive.read("forecaster.json"))["info"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stockcast.app.layout import MODEL_NAME, ProjectLayout
+from stockcast.app.layout import ProjectLayout
 from stockcast.app.run_record import COMPLETE, FAILED, RUNNING, RunRecord
 from stockcast.release.packaging import archive_source, build_mar, newest_servable_run
 from stockcast.stack.control import archive_for, choose_run
@@ -78,7 +78,7 @@ def test_an_up_to_date_archive_is_reused_and_a_changed_artifact_is_packaged_agai
     layout, trained_run
 ):
     run = add_run(layout, "run", trained_run, "2026-03-02T09:05:00+00:00")
-    mar = layout.model_store / f"{MODEL_NAME}.mar"
+    mar = layout.model_store / f"{layout.model_name}.mar"
     build_mar(layout, run, layout.model_store, version="7.1")
     stamp = mar.stat().st_mtime_ns
 

@@ -27,6 +27,7 @@ def test_without_a_run_it_stops_in_one_line(tmp_path):
     script = tmp_path / "scripts" / "forecast_digest.py"
     script.parent.mkdir()
     script.write_text(SCRIPT.read_text())  # a checkout with no outputs/
+    (tmp_path / "conf").symlink_to(SCRIPT.parents[1] / "conf")
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.startswith("error: no complete run") and result.stderr.count("\n") == 1
