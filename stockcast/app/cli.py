@@ -20,6 +20,7 @@ SLURM, before submitit raises from inside Hydra's launcher.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import sys
@@ -34,6 +35,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from stockcast.app.run_record import FAILED, RUN_RECORD, RUNNING, RunRecord, utc_now
 from stockcast.errors import StockcastError
@@ -50,8 +52,25 @@ def run_cli(main: Callable[[], Any]) -> None:
     try:
         main()
     except CompactHydraException as error:
-        print(f"error: {_one_line(error)}", file=sys.stderr)
+        print(f"error: {_unknown_key(error) or _one_line(error)}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT)
+
+
+def _unknown_key(error: CompactHydraException) -> str | None:
+    """For an override of a key that does not exist (`data.windw=3`), say so and name the
+    closest key, instead of Hydra's advice to add it with `+data.windw=3`."""
+    cause = error.__cause__
+    if not isinstance(cause, ConfigKeyError | ConfigAttributeError) or not cause.full_key:
+        return None
+    parent = cause.parent_node
+    known = [str(k) for k in parent if k != "hydra"] if isinstance(parent, DictConfig) else []
+    where = cause.full_key.rpartition(".")[0]
+    prefix = f"{where}." if where else ""
+    close = difflib.get_close_matches(str(cause.key), known, n=1)
+    hint = f"; did you mean {prefix}{close[0]}?" if close else ""
+    listed = f" (its keys: {', '.join(known)})" if known and not close else ""
+    section = f"`{where}`" if where else "the config"
+    return f"{cause.full_key} is not a setting: {section} has no key {cause.key!r}{hint}{listed}"
 
 
 def _one_line(error: CompactHydraException) -> str:

@@ -8,7 +8,10 @@ plugin" lines are set to WARNING in conf/hydra/default.yaml, as they come before
 from __future__ import annotations
 
 import logging
+import os
+import re
 import warnings
+from pathlib import Path
 
 
 class _DropMessages(logging.Filter):
@@ -30,7 +33,24 @@ def silence_known_noise() -> None:
         category=FutureWarning,
         module=r"lightning\.pytorch\.utilities\._pytree",
     )
-    # Lightning advertises its hosted logger whenever a run has none of its loggers.
-    tips = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    if not any(isinstance(f, _DropMessages) for f in tips.filters):
-        tips.addFilter(_DropMessages("try installing [litlogger]"))
+    notes = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropMessages) for f in notes.filters):
+        notes.addFilter(
+            _DropMessages(
+                # Lightning advertises its hosted logger whenever a run has none of its loggers.
+                "try installing [litlogger]",
+                # said before every test pass and resume; the line that follows ("Loaded model
+                # weights from ...", "Restored all states from ...") names the same file
+                "Restoring states from the checkpoint path at ",
+            )
+        )
+
+
+def expect_own_checkpoints(checkpoint_dir: str | Path) -> None:
+    """Silence Lightning's "Checkpoint directory ... exists and is not empty" for this directory
+    only: a run resumed into its own directory finds its own checkpoints there. Any other
+    directory (a new run pointed at an old one's) still gets the warning."""
+    directory = re.escape(os.path.realpath(checkpoint_dir))
+    warnings.filterwarnings(
+        "ignore", message=rf"Checkpoint directory {directory} exists and is not empty"
+    )

@@ -12,9 +12,11 @@ import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import torch
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import Callback, ProgressBar
 from omegaconf import DictConfig
 
+from stockcast.app.quiet import expect_own_checkpoints, silence_known_noise
 from stockcast.app.stamp import load_average, write_stamped
 from stockcast.evaluation.metrics import forecast_report
 from stockcast.market.cache_record import ohlcv_sha256
@@ -38,9 +40,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Run one training job as configured and return its metrics (also in metrics.json, and
     what was measured where in stamp.json)."""
     load_before = load_average()
+    silence_known_noise()  # here as well as in train.py: backtest folds train in worker processes
     if cfg.get("seed") is not None:
-        pl.seed_everything(cfg.seed, workers=True)
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)  # it is in .hydra/config.yaml
     output_dir = Path(cfg.paths.output_dir)
+    if cfg.get("ckpt_path"):  # resumed into its own directory, it finds its own checkpoints there
+        expect_own_checkpoints(output_dir / "checkpoints")
 
     datamodule: StockDataModule = hydra.utils.instantiate(cfg.data)
     datamodule.prepare_data()
@@ -101,8 +106,22 @@ def train(cfg: DictConfig) -> dict[str, float]:
             f"({tested})",
             horizon=datamodule.horizon,
         )
+    elif is_the_job(output_dir):  # a refit's or a backtest fold's figures belong to its job
+        calib_start, calib_end = datamodule.date_range("calib")
+        print_table(
+            metrics,
+            title=f"{datamodule.ticker}: no test split (data.test_fraction=0); calibration split "
+            f"{calib_start[:10]} .. {calib_end[:10]}",
+            horizon=datamodule.horizon,
+            split="calib",
+        )
     log.info("run directory: %s", output_dir)
     return metrics
+
+
+def is_the_job(output_dir: Path) -> bool:
+    """Whether this training is the Hydra job itself, not a refit or backtest fold inside one."""
+    return HydraConfig.initialized() and Path(HydraConfig.get().runtime.output_dir) == output_dir
 
 
 def evaluate(
