@@ -34,6 +34,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[_started] = (time.perf_counter(), load_average())
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    session.config.stash[_collected] = session.testscollected  # the selected ones
+
+
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:
@@ -45,7 +49,7 @@ def pytest_terminal_summary(
     # what pytest's own last line counts
     counts = {("errors" if key == "error" else key): len(stats.get(key, [])) for key in COUNTED}
     figures = {
-        "collected": terminalreporter._numcollected,
+        "collected": config.stash.get(_collected, 0) + counts["deselected"],
         "counts": counts,
         "exit_status": int(exitstatus),
         "duration_s": round(time.perf_counter() - started, 1),
@@ -54,4 +58,5 @@ def pytest_terminal_summary(
     terminalreporter.write_line(f"suite record written to {path}")
 
 
-_started = pytest.StashKey[tuple[float, float]]()
+_started = pytest.StashKey[tuple[float, float]]()  # perf_counter and load average at the start
+_collected = pytest.StashKey[int]()
