@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_DEPS := java:openjdk-17-jre-headless prometheus:prometheus promtool:prometheus \
 	chromium:chromium docker-compose:docker-compose
 
-.PHONY: install system-deps test lint format train run serve stop package retrain rollback \
+.PHONY: install system-deps test test-fast lint format train run serve stop package retrain rollback \
 	bench-serving bench-training soak results clean
 
 install: $(VENV)/.installed
@@ -31,8 +31,13 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
+# the whole suite (what CI runs); the fast lane leaves out what trains a model and what starts a
+# JVM, server, browser or Docker (the markers: pyproject.toml, enforced by tests/conftest.py)
 test: install system-deps
 	$(PY) -m pytest -q --suite-json $(RESULTS)/suite.json
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow and not integration"
 
 lint: install
 	$(VENV)/bin/ruff format --check .

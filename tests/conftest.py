@@ -1,19 +1,42 @@
-"""Shared fixtures: the real Hydra config, shrunk, one short real training run per session, and
-the sample's rows written as real-world exports (spreadsheets, Yahoo's website) write them."""
+"""Shared fixtures: the real Hydra config, shrunk; a tiny untrained artifact for the fast lane and
+one short real training run per session for the full one; the sample's rows written as
+real-world exports (spreadsheets, Yahoo's website) write them. Also the lanes' markers: a test
+that needs the trained run is `slow` whatever it declares, and a test that trains in process
+without `slow`, or starts a JVM, browser or Docker without `integration`, fails.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import sys
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
+import hydra
+import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hypothesis import strategies as st
 from omegaconf import DictConfig, open_dict
 
 from stockcast.app.layout import ProjectLayout
 from stockcast.app.resolvers import register_resolvers
+from stockcast.inputs.validation import read_ohlcv_csv
+from stockcast.market.cache_record import ohlcv_sha256
+from stockcast.model.calibration import Calibration, conformal_quantiles, window_volatility
+from stockcast.model.drift import DriftReference
+from stockcast.model.features import RETURN_FEATURE, anchor_closes, compute_features
+from stockcast.model.forecaster import ARTIFACT_DIR, Forecaster, network_returns
+from stockcast.model.scaling import Standardizer
+from stockcast.model.windows import (
+    cumulative_targets,
+    sliding_windows,
+    split_anchors,
+    split_bounds,
+)
 from stockcast.release.packaging import build_mar
 from stockcast.stack.torchserve import (
     LocalTorchServe,
@@ -29,9 +52,77 @@ LAYOUT = ProjectLayout(ROOT)
 CONF_DIR = ROOT / "conf"
 SAMPLE_CSV = LAYOUT.sample_csv
 # `--suite-json PATH`: the suite records its size, time and stamp (`make test` passes it)
-pytest_plugins = ["stockcast.bench.suite_record"]
+# pytester: tests/test_lanes.py collects small suites of its own to check the lanes' markers
+pytest_plugins = ["stockcast.bench.suite_record", "pytester"]
 
 register_resolvers()
+
+
+# --- the two lanes: a test's markers follow from what it needs -----------------------------------
+# `slow`: trains a model (in process, or through train.py / backtest.py) or runs a long job.
+# `integration`: starts a JVM, a server, a browser or Docker. `make test-fast` leaves out both.
+# Enforced below for what happens in this process: a test that calls Trainer.fit without `slow`,
+# or launches one of INTEGRATION_PROGRAMS without `integration`, fails. A child Python that trains
+# (train.py, backtest.py, lifecycle.py command=retrain) is out of reach: mark its test slow.
+
+# fixtures that train when set up: a test using one, directly or through another, is slow
+TRAINING_FIXTURES = frozenset({"trained_run"})
+# programs that start a JVM, a server, a browser or Docker (Playwright drives Chromium via node)
+INTEGRATION_PROGRAMS = frozenset({"java", "torchserve", "prometheus", "chromium", "docker", "node"})
+
+# what the running test's markers allow; everything is allowed outside a test's setup and call
+_allowed = {"slow": True, "integration": True}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the trained run `slow`, before `-m` selects a lane."""
+    for item in items:
+        if TRAINING_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    yield from _within_markers(item)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    yield from _within_markers(item)
+
+
+def _within_markers(item: pytest.Item) -> Generator[None, None, None]:
+    """Let the test (and the fixtures it sets up) do only what its markers declare."""
+    for name in _allowed:
+        _allowed[name] = item.get_closest_marker(name) is not None
+    try:
+        yield
+    finally:
+        _allowed.update(slow=True, integration=True)
+
+
+def _fit_only_in_slow_tests(trainer: pl.Trainer, *args: object, **kwargs: object) -> object:
+    if not _allowed["slow"]:
+        pytest.fail("this test trains a model (Trainer.fit) but is not marked slow", False)
+    return _real_fit(trainer, *args, **kwargs)
+
+
+_real_fit = pl.Trainer.fit
+pl.Trainer.fit = _fit_only_in_slow_tests
+
+
+def _refuse_undeclared_programs(event: str, args: tuple) -> None:
+    """Audit hook: a test that is not `integration` starts no JVM, server, browser or Docker."""
+    if event != "subprocess.Popen" or _allowed["integration"]:
+        return
+    argv = [args[1]] if isinstance(args[1], (str, bytes, Path)) else list(args[1] or [])
+    program = Path(str(argv[0] if argv else args[0])).name
+    if program in INTEGRATION_PROGRAMS:
+        pytest.fail(f"this test starts {program} but is not marked integration", False)
+
+
+sys.addaudithook(_refuse_undeclared_programs)
 
 
 @pytest.fixture
@@ -91,10 +182,104 @@ def assert_same_forecast() -> Callable[[object, object], None]:
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One short real training on the bundled sample; its run directory holds `artifact/`."""
+    """One short real training on the bundled sample; its run directory holds `artifact/`.
+
+    Full lane only: every test that asks for it is marked `slow` at collection."""
     output_dir = tmp_path_factory.mktemp("trained_run")
     train(compose_train_cfg(output_dir))
     return output_dir
+
+
+# the untrained network's served share of its own forecast: calibration would pick 0 for a network
+# without skill (the naive forecast), and then no served number would depend on the network
+TINY_SHRINK = 0.5
+
+
+def build_tiny_run(output_dir: Path, seed: int = 0) -> Path:
+    """A run directory whose `artifact/` is a real Forecaster artifact, built without training.
+
+    The test config's network (untrained, seeded), the scaler fitted on the sample's training
+    rows, the conformal band of the shrunk forecast on its calibration rows, the drift table of
+    its training returns and the config's calibration settings: the two files and the fields
+    that stockcast/training/run.py writes, in milliseconds instead of a training run.
+    """
+    cfg = compose_train_cfg(output_dir, "data.ticker=GOOG")
+    data, settings = cfg.data, cfg.calibration
+    frame = read_ohlcv_csv(SAMPLE_CSV)
+    features = compute_features(frame)  # [N-1, F]
+    closes = anchor_closes(frame)  # [N-1]
+    bounds = split_bounds(len(features), data.val_fraction, data.calib_fraction, data.test_fraction)
+    anchors = split_anchors(bounds, data.window, data.horizon)
+    windows = sliding_windows(torch.from_numpy(features), data.window).numpy()  # [N-W, W, F]
+    targets = cumulative_targets(torch.from_numpy(np.log(closes)), data.horizon).numpy()
+    scaler = Standardizer.fit(features[: bounds.val_start], RETURN_FEATURE)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = hydra.utils.instantiate(cfg.model.net)
+    calib = anchors["calib"].numpy()
+    vol = (settings.vol_lambda, settings.vol_estimator)
+    calib_windows = windows[calib - data.window + 1]  # [n, W, F]
+    quantiles = conformal_quantiles(
+        network_returns(net, scaler, calib_windows),
+        targets[calib],
+        window_volatility(calib_windows, *vol),
+        TINY_SHRINK,
+        settings.level,
+    )
+    calibration = Calibration(
+        TINY_SHRINK,
+        float(settings.level),
+        quantiles,
+        vol_lambda=float(settings.vol_lambda),
+        self_rows=int(settings.self_rows),
+        prior_rows=int(settings.prior_rows),
+        vol_estimator=str(settings.vol_estimator),
+    )
+    train_start, train_end = target_dates(frame, anchors["train"], data.horizon)
+    calib_start, learned = target_dates(frame, anchors["calib"], data.horizon)
+    forecaster = Forecaster(
+        net,
+        scaler,
+        calibration,
+        window=data.window,
+        interval=data.interval,
+        calendar=data.calendar,
+        drift=DriftReference.fit([features[: bounds.val_start, RETURN_FEATURE]]),
+        info={
+            "name": cfg.model_name,
+            "ticker": "GOOG",
+            "tickers": ["GOOG"],
+            "trained_on": f"GOOG {train_start[:10]}..{train_end[:10]}",
+            "trained_until": learned,
+            "selected_until": target_dates(frame, anchors["val"], data.horizon)[1],
+            "calibrated_on": f"{calib_start[:10]}..{learned[:10]}",
+            "calibrated_until": learned,
+            "data_sha256": ohlcv_sha256(frame[frame["Date"] <= learned]),
+        },
+    )
+    forecaster.save(output_dir / ARTIFACT_DIR)
+    return output_dir
+
+
+def target_dates(frame: pd.DataFrame, anchors: torch.Tensor, horizon: int) -> tuple[str, str]:
+    """The first and last target date of a split's anchors (feature rows), as training dates
+    them (`StockDataModule.date_range`)."""
+    dates = frame["Date"]
+    first, last = int(anchors[0]) + 2, int(anchors[-1]) + 1 + horizon
+    return dates.iloc[first].isoformat(), dates.iloc[last].isoformat()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run directory holding a tiny untrained artifact (`build_tiny_run`), built once per
+    session: what the fast lane's serving, forecaster and packaging tests load."""
+    return build_tiny_run(tmp_path_factory.mktemp("tiny_run"))
+
+
+@pytest.fixture(scope="session")
+def tiny_mar(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`stockcast.mar` built from `tiny_run`, alone in a fresh model store."""
+    return build_mar(LAYOUT, tiny_run, tmp_path_factory.mktemp("tiny_model_store"))
 
 
 # --- serving: the packaged archive, the upload page, and one real TorchServe per session --------

@@ -95,8 +95,8 @@ def test_backtest_direction_leaves_out_days_that_call_no_direction():
     assert directional_accuracy(last, actual, point) == pytest.approx(0.5)
 
 
-def test_the_served_band_is_what_the_forecaster_answers_for_each_upload(trained_run):
-    forecaster = Forecaster.load(trained_run / ARTIFACT_DIR)
+def test_the_served_band_is_what_the_forecaster_answers_for_each_upload(tiny_run):
+    forecaster = Forecaster.load(tiny_run / ARTIFACT_DIR)
     frame = pd.read_csv(ROOT / "data" / "GOOG.csv", parse_dates=["Date"])
     origins = np.array([1500, 1501])
     point, lower, upper = served_band(forecaster, frame, origins, upload_rows=250)

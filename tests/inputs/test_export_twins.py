@@ -20,8 +20,8 @@ from stockcast.model.forecaster import Forecaster
 
 
 @pytest.fixture(scope="module")
-def forecaster(trained_run: Path) -> Forecaster:
-    return Forecaster.load(trained_run / "artifact")
+def forecaster(tiny_run: Path) -> Forecaster:
+    return Forecaster.load(tiny_run / "artifact")
 
 
 def test_every_export_shape_reads_as_its_iso_twin_and_forecasts_the_same(

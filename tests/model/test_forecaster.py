@@ -1,4 +1,7 @@
-"""The inference class: artifacts without pickle, and the same numbers as training evaluation."""
+"""The inference class: artifacts without pickle, and the same numbers as training evaluation.
+
+Most tests load the session's tiny untrained artifact (`tiny_run`): what they check holds for any
+weights. The trained run's own artifact is checked for what training writes into it."""
 
 from __future__ import annotations
 
@@ -26,23 +29,28 @@ SAMPLE = Path(__file__).resolve().parents[2] / "data" / "GOOG.csv"
 
 
 @pytest.fixture(scope="module")
-def forecaster(trained_run) -> Forecaster:
-    return Forecaster.load(trained_run / "artifact")
+def forecaster(tiny_run) -> Forecaster:
+    return Forecaster.load(tiny_run / "artifact")
 
 
-def test_artifact_is_a_state_dict_and_plain_json(trained_run):
-    weights = torch.load(trained_run / "artifact" / "weights.pt", weights_only=True)
-    assert all(isinstance(value, torch.Tensor) for value in weights.values())
-    spec = json.loads((trained_run / "artifact" / "forecaster.json").read_text())
+def test_artifact_is_a_state_dict_and_plain_json(tiny_run):
+    weights = torch.load(tiny_run / "artifact" / "weights.pt", weights_only=True)
+    assert weights and all(isinstance(value, torch.Tensor) for value in weights.values())
+    spec = json.loads((tiny_run / "artifact" / "forecaster.json").read_text())
     assert set(spec["scaler"]) == {"mean", "std", "target_scale"}
+    assert Forecaster.load(tiny_run / "artifact").net.state_dict().keys() == weights.keys()
+
+
+def test_a_training_run_records_its_tickers_interval_and_calendar(trained_run):
+    spec = json.loads((trained_run / "artifact" / "forecaster.json").read_text())
     assert spec["info"]["trained_on"].startswith("GOOG+AAPL+IBM+MSFT 2000-")
     assert spec["info"]["tickers"] == ["GOOG", "AAPL", "IBM", "MSFT"]
     assert (spec["interval"], spec["calendar"]) == ("1d", "XNYS")
 
 
-def test_forecast_for_a_window_equals_the_training_evaluation(trained_run, make_cfg):
+def test_forecast_for_a_window_equals_the_training_evaluation(tiny_run, make_cfg):
     """With the stored quantile (self-calibration off), serving is training's evaluation."""
-    forecaster = Forecaster.load(trained_run / "artifact")
+    forecaster = Forecaster.load(tiny_run / "artifact")
     forecaster.calibration = replace(forecaster.calibration, self_rows=0)
     datamodule = StockDataModule(data_dir=make_cfg().paths.data_dir)
     datamodule.setup()
@@ -145,11 +153,11 @@ def test_the_calendar_travels_with_the_artifact(tmp_path):
     assert step["date"] == "2018-12-27"  # London is shut on Boxing Day as well
 
 
-def test_an_artifact_from_before_calendars_dates_by_the_new_york_exchange(trained_run, tmp_path):
-    spec = json.loads((trained_run / "artifact" / "forecaster.json").read_text())
+def test_an_artifact_from_before_calendars_dates_by_the_new_york_exchange(tiny_run, tmp_path):
+    spec = json.loads((tiny_run / "artifact" / "forecaster.json").read_text())
     del spec["calendar"]
     (tmp_path / "forecaster.json").write_text(json.dumps(spec))
-    (tmp_path / "weights.pt").write_bytes((trained_run / "artifact" / "weights.pt").read_bytes())
+    (tmp_path / "weights.pt").write_bytes((tiny_run / "artifact" / "weights.pt").read_bytes())
     assert Forecaster.load(tmp_path).calendar == "XNYS"
 
 
@@ -172,10 +180,10 @@ def test_future_dates_for_intraday_bars():
     assert future_dates(last, "15m", 1)[0] == last + pd.Timedelta(minutes=15)
 
 
-def test_weights_file_holds_no_arbitrary_objects(trained_run):
+def test_weights_file_holds_no_arbitrary_objects(tiny_run):
     # torch's zip format stores a pickle of the state_dict's structure; weights_only=True loading
     # admits only tensors and containers. No GLOBAL beyond torch rebuild helpers may appear.
-    with zipfile.ZipFile(trained_run / "artifact" / "weights.pt") as archive:
+    with zipfile.ZipFile(tiny_run / "artifact" / "weights.pt") as archive:
         data = archive.read(next(n for n in archive.namelist() if n.endswith("data.pkl")))
     globals_used = {
         arg
@@ -228,8 +236,8 @@ def test_drift_places_calm_and_turbulent_uploads_at_the_ends_of_the_training_dis
     assert turbulent["volatility"] == pytest.approx(np.std(returns[len(crisis) - 20 : len(crisis)]))
 
 
-def test_the_drift_reference_is_a_small_plain_json_table(trained_run):
-    spec = json.loads((trained_run / "artifact" / "forecaster.json").read_text())
+def test_the_drift_reference_is_a_small_plain_json_table(tiny_run):
+    spec = json.loads((tiny_run / "artifact" / "forecaster.json").read_text())
     drift = spec["drift"]
     assert drift["window"] == 20
     assert len(drift["volatility"]) == len(drift["returns"]) == 101

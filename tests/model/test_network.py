@@ -20,6 +20,7 @@ def test_horizon_below_one_is_refused():
         LSTMNet(horizon=0)
 
 
+@pytest.mark.slow  # 300 optimiser steps: training
 def test_overfits_one_batch():
     pl.seed_everything(0)
     x, y = torch.randn(16, 30, 5), torch.randn(16, 1)  # [B, W, F], [B, H]

@@ -24,8 +24,8 @@ LAYOUT = ProjectLayout.find(__file__)
 
 
 @pytest.fixture(scope="module")
-def forecaster(trained_run) -> Forecaster:
-    return Forecaster.load(trained_run / "artifact")
+def forecaster(tiny_run) -> Forecaster:
+    return Forecaster.load(tiny_run / "artifact")
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +65,10 @@ def test_a_year_long_upload_takes_its_quantile_from_its_own_recent_errors(foreca
     assert calibration["band"] == "self-calibrated on the upload"
 
 
-def test_a_series_that_moves_one_sigma_every_day_gets_a_one_sigma_band(trained_run, year):
+def test_a_series_that_moves_one_sigma_every_day_gets_a_one_sigma_band(tiny_run, year):
     """Alternating +-1% days: every day's move is exactly its window's volatility, so the
     upload's own quantile is 1 and the band moves toward it from the stored quantile."""
-    forecaster = Forecaster.load(trained_run / "artifact")
+    forecaster = Forecaster.load(tiny_run / "artifact")
     forecaster.calibration = replace(forecaster.calibration, shrink=0.0)
     steady = year.copy()
     closes = 100 * np.exp(0.01 * np.cumsum(np.where(np.arange(len(year)) % 2, 1.0, -1.0)))
@@ -88,8 +88,8 @@ def test_a_short_upload_keeps_the_stored_band(forecaster, year):
     assert answer["calibration"]["quantile"] == forecaster.calibration.quantiles[0]
 
 
-def test_self_calibration_off_serves_the_stored_quantile(trained_run, year):
-    forecaster = Forecaster.load(trained_run / "artifact")
+def test_self_calibration_off_serves_the_stored_quantile(tiny_run, year):
+    forecaster = Forecaster.load(tiny_run / "artifact")
     forecaster.calibration = replace(forecaster.calibration, self_rows=0)
     answer = forecaster.predict(year)
     assert answer["calibration"]["rows_scored"] == 0

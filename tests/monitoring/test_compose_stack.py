@@ -1,7 +1,8 @@
 """docker-compose.yaml is valid and deploys the stack safely.
 
 No Docker engine runs here, so `docker-compose config` (which validates and resolves the file
-exactly as `up` would) stands in for starting it; the image recipe is checked as text.
+exactly as `up` would) stands in for starting it; the image recipe is read instruction by
+instruction (`image_recipe`) and held against what the suite itself runs.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,6 @@ import stockcast
 from stockcast.stack.torchserve import read_properties
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILE = (ROOT / "deploy" / "Dockerfile").read_text()
 CONTAINER_CONFIG = read_properties(ROOT / "torchserve" / "config.container.properties")
 PASSWORD = "not-a-real-password"
 
@@ -96,12 +97,14 @@ def test_grafana_requires_login_with_the_given_password(services: dict[str, Any]
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
 
 
-def test_torchserve_is_built_here_and_health_checked(services: dict[str, Any]) -> None:
+def test_torchserve_is_built_here_and_health_checked_by_the_script_the_image_copies(
+    services: dict[str, Any], image_recipe: Any
+) -> None:
     torchserve = services["torchserve"]
     assert torchserve["build"]["dockerfile"] == "deploy/Dockerfile"
     assert Path(torchserve["build"]["context"]) == ROOT
-    assert "/usr/local/bin/healthcheck.py" in torchserve["healthcheck"]["test"]
-    assert "COPY deploy/healthcheck.py /usr/local/bin/healthcheck.py" in DOCKERFILE
+    checks = [word for word in torchserve["healthcheck"]["test"] if word in image_recipe.copies]
+    assert [image_recipe.copies[word] for word in checks] == ["deploy/healthcheck.py"]
 
 
 def test_the_image_is_tagged_with_the_package_version(services: dict[str, Any]) -> None:
@@ -118,18 +121,25 @@ def test_the_model_store_is_mounted_read_only_where_torchserve_looks(
     assert mode == "ro"
 
 
-def test_image_pins_torchserve_and_cpu_torch_and_runs_as_non_root() -> None:
-    assert "torchserve==0.12.0" in DOCKERFILE
-    assert "--index-url https://download.pytorch.org/whl/cpu torch==" in DOCKERFILE
-    assert "openjdk-17-jdk-headless" in DOCKERFILE
-    users = [line.split()[1] for line in DOCKERFILE.splitlines() if line.startswith("USER ")]
-    assert users and users[-1] not in {"root", "0"}
+def test_the_image_serves_with_the_versions_the_suite_tests_and_cpu_torch(
+    image_recipe: Any,
+) -> None:
+    """Every library the image pins is the version installed here, where the suite runs the
+    real TorchServe and the archived handler; torch comes from PyTorch's CPU-only index."""
+    installed = {name: version(name).split("+")[0] for name in image_recipe.pins}
+    assert image_recipe.pins == installed
+    assert {"torch", "torchserve"} <= set(image_recipe.pins)
+    assert image_recipe.index_of["torch"].endswith("/whl/cpu")
 
 
-def test_build_context_admits_every_file_the_image_copies() -> None:
+def test_the_image_runs_as_a_user_other_than_root(image_recipe: Any) -> None:
+    assert image_recipe.user not in {"root", "0", ""}
+
+
+def test_build_context_admits_every_file_the_image_copies(image_recipe: Any) -> None:
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
     allowed = [line[1:].rstrip("/") for line in ignore if line.startswith("!")]
-    copied = [line.split()[1] for line in DOCKERFILE.splitlines() if line.startswith("COPY ")]
+    copied = list(image_recipe.copies.values())
     for source in copied:
         assert (ROOT / source).exists(), source
         assert any(source == a or source.startswith(f"{a}/") for a in allowed), source

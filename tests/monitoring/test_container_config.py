@@ -23,7 +23,6 @@ from stockcast.stack.torchserve import read_properties
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = read_properties(ROOT / "torchserve" / "config.container.properties")
-DOCKERFILE = (ROOT / "deploy" / "Dockerfile").read_text()
 HEALTHCHECK = ROOT / "deploy" / "healthcheck.py"
 GOOD_CSV = (ROOT / "data" / "GOOG.csv").read_bytes()
 
@@ -51,16 +50,15 @@ def test_listens_on_all_container_interfaces_except_grpc() -> None:
     assert CONFIG["grpc_management_address"] == "127.0.0.1"
 
 
-def test_exports_prometheus_metrics_declared_in_the_image() -> None:
+def test_the_image_starts_on_this_config_and_its_metrics_declaration(image_recipe: Any) -> None:
+    """The command's --ts-config is where the image puts this file, and the metrics file this
+    config names is where the image puts torchserve/metrics.yaml."""
     assert CONFIG["metrics_mode"] == "prometheus"
-    assert f"COPY torchserve/metrics.yaml {CONFIG['metrics_config']}" in DOCKERFILE
-    assert (
-        "COPY torchserve/config.container.properties /home/model-server/config.properties"
-        in DOCKERFILE
-    )
-    assert "--ts-config /home/model-server/config.properties" in " ".join(
-        part.strip('",') for part in DOCKERFILE.split()
-    )
+    command = image_recipe.command
+    assert command[0] == "torchserve" and "--foreground" in command
+    ts_config = command[command.index("--ts-config") + 1]
+    assert image_recipe.copies[ts_config] == "torchserve/config.container.properties"
+    assert image_recipe.copies[CONFIG["metrics_config"]] == "torchserve/metrics.yaml"
 
 
 @pytest.mark.slow

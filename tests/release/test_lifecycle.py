@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import configparser
 import json
+import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -141,14 +143,17 @@ def test_a_rollback_undoes_the_last_promotion_and_only_that():
     assert state.default == "b" and state.rollback_target() is None
 
 
-def test_versions_are_compared_only_on_days_neither_held_out_model_learned_from(trained_run):
-    model = Forecaster.load(trained_run / "artifact")  # the global model: learned to 2011-03-18
+def test_versions_are_compared_only_on_days_neither_held_out_model_learned_from(tiny_run):
+    model = Forecaster.load(tiny_run / "artifact")
+    learned_until = model.info["trained_until"]
     frame = read_ohlcv_csv(LAYOUT.sample_csv)
     comparison = compare(model, model, frame, last_days=5000, upload_rows=250)
-    assert comparison["unseen_after"] == model.info["trained_until"][:10] == "2011-03-18"
-    assert comparison["first_day"] == "2011-03-21" and comparison["last_day"] == "2013-03-01"
+    assert comparison["unseen_after"] == learned_until[:10]
+    first_unseen = frame.loc[frame["Date"] > learned_until, "Date"].iloc[0]  # the next session
+    assert comparison["first_day"] == first_unseen.date().isoformat()
+    assert comparison["last_day"] == "2013-03-01"
     assert comparison["champion"] == comparison["challenger"]
-    later = Forecaster.load(trained_run / "artifact")
+    later = Forecaster.load(tiny_run / "artifact")
     later.info["trained_until"] = "2013-02-01T00:00:00"  # a model that saw January 2013
     assert compare(model, later, frame, 5000, 250)["first_day"] == "2013-02-04"
 
@@ -196,18 +201,48 @@ def test_a_refresh_downloads_into_the_lifecycle_cache_and_offline_falls_back_to_
     assert lifecycle.refreshed_prices(cfg) == (tmp_path / "live", f"cache {data_dir / 'GOOG.csv'}")
 
 
+def systemd_unit(name: str) -> configparser.ConfigParser:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(ROOT / "deploy" / "systemd" / name)
+    return unit
+
+
 def test_the_daily_schedule_runs_the_same_command_as_by_hand():
-    service, timer = (configparser.ConfigParser(strict=False, interpolation=None) for _ in range(2))
-    service.read(ROOT / "deploy" / "systemd" / "stockcast-retrain.service")
-    timer.read(ROOT / "deploy" / "systemd" / "stockcast-retrain.timer")
-    assert service["Service"]["ExecStart"].endswith("make retrain")
-    assert service["Service"]["Type"] == "oneshot"
-    assert timer["Timer"]["OnCalendar"] == "Mon..Fri 22:30 UTC"
-    assert timer["Timer"]["Persistent"] == "true"
-    readme = (ROOT / "README.md").read_text()
-    assert "30 22 * * 1-5 cd /path/to/stockcast && make retrain" in readme  # the cron line
-    makefile = (ROOT / "Makefile").read_text()
-    assert "retrain: install\n\t$(PY) lifecycle.py command=retrain $(ARGS)" in makefile
+    """The service's command, dry-run by make in the checkout, is the lifecycle's retrain."""
+    service = systemd_unit("stockcast-retrain.service")["Service"]
+    assert service["Type"] == "oneshot"
+    program, *args = shlex.split(service["ExecStart"])
+    assert Path(program).name == "make"
+    dry_run = subprocess.run(
+        ["make", "--dry-run", *args], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    last = shlex.split(dry_run.stdout.strip().splitlines()[-1])  # the target's own recipe
+    assert Path(last[0]).name.startswith("python") and last[1:] == [
+        "lifecycle.py",
+        "command=retrain",
+    ]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
+def test_the_timer_fires_once_a_weekday_after_the_us_close_and_catches_up_after_downtime():
+    timer = systemd_unit("stockcast-retrain.timer")["Timer"]
+    assert timer["Persistent"] == "true"
+    result = subprocess.run(
+        ["systemd-analyze", "calendar", "--iterations=10", timer["OnCalendar"]],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    elapses = [
+        pd.Timestamp(line.split(": ", 1)[1].split(" ", 1)[1])
+        for line in result.stdout.splitlines()
+        if line.strip().startswith(("Next elapse:", "Iter. #"))
+    ]
+    assert len(elapses) == 10
+    new_york = [elapse.tz_convert("America/New_York") for elapse in elapses]
+    assert all(day.weekday() < 5 and day.hour >= 17 for day in new_york)  # the close is 16:00
+    assert len({day.date() for day in new_york}) == 10  # once a day
+    assert {day.weekday() for day in new_york} == set(range(5))
 
 
 # --- against a real TorchServe ------------------------------------------------------------------

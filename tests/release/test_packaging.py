@@ -26,8 +26,9 @@ LAYOUT = ProjectLayout(ROOT)
 
 
 @pytest.fixture(scope="module")
-def archive(packaged_mar: Path) -> zipfile.ZipFile:
-    with zipfile.ZipFile(packaged_mar) as mar:
+def archive(tiny_mar: Path) -> zipfile.ZipFile:
+    """The archive of the session's tiny artifact: packaging treats every artifact alike."""
+    with zipfile.ZipFile(tiny_mar) as mar:
         yield mar
 
 
@@ -60,10 +61,10 @@ def test_model_config_turns_batching_on_with_a_short_delay(archive):
     assert config["minWorkers"] >= 1 and config["responseTimeout"] > 0
 
 
-def test_manifest_records_the_version_and_the_handler(archive, trained_run):
+def test_manifest_records_the_version_and_the_handler(archive, tiny_run):
     model = json.loads(archive.read("MAR-INF/MANIFEST.json"))["model"]
     assert model["modelName"] == "stockcast"
-    assert model["modelVersion"] == default_version(artifact_dir(trained_run))
+    assert model["modelVersion"] == default_version(artifact_dir(tiny_run))
     assert model["handler"] == "stockcast_handler.py"
     assert model["configFile"] == "model-config.yaml"
 
@@ -97,12 +98,12 @@ def test_handler_imports_the_archived_package_and_answers_each_request(archive, 
     ]
 
 
-def test_package_script_writes_the_mar_with_a_chosen_version(trained_run, tmp_path):
+def test_package_script_writes_the_mar_with_a_chosen_version(tiny_run, tmp_path):
     result = subprocess.run(
         [
             sys.executable,
             str(ROOT / "scripts" / "package_model.py"),
-            str(trained_run),
+            str(tiny_run),
             "--model-store",
             str(tmp_path),
             "--version",
@@ -218,11 +219,11 @@ def test_archived_code_imports_with_training_libraries_absent(archive, tmp_path)
 
 
 def test_a_run_with_a_refit_ships_the_refit_and_keeps_its_evaluated_twin_beside_it(
-    trained_run, tmp_path
+    tiny_run, tmp_path
 ):
     run = tmp_path / "run"
-    shutil.copytree(trained_run / "artifact", run / "artifact")
-    shutil.copytree(trained_run / "artifact", run / "refit" / "artifact")
+    shutil.copytree(tiny_run / "artifact", run / "artifact")
+    shutil.copytree(tiny_run / "artifact", run / "refit" / "artifact")
     refit_spec = run / "refit" / "artifact" / "forecaster.json"
     spec = json.loads(refit_spec.read_text())
     spec["info"]["trained_until"] = "2013-03-01T00:00:00"
@@ -236,5 +237,5 @@ def test_a_run_with_a_refit_ships_the_refit_and_keeps_its_evaluated_twin_beside_
         served = json.loads(archive.read("forecaster.json"))["info"]
     assert served["trained_until"] == "2013-03-01T00:00:00"
     twin = json.loads((store / "heldout" / "7.0" / "forecaster.json").read_text())["info"]
-    assert twin == json.loads((trained_run / "artifact" / "forecaster.json").read_text())["info"]
+    assert twin == json.loads((tiny_run / "artifact" / "forecaster.json").read_text())["info"]
     assert not [p for p in store.iterdir() if p.name.startswith(".")]  # no scratch left behind

@@ -27,7 +27,7 @@ def layout(tmp_path: Path) -> ProjectLayout:
 def add_run(
     layout: ProjectLayout,
     name: str,
-    trained_run: Path,
+    tiny_run: Path,
     completed_at: str | None,
     status: str = COMPLETE,
     debug: bool = False,
@@ -35,49 +35,47 @@ def add_run(
     """A run directory holding the session's artifact and, unless `completed_at` is None and the
     status is complete, a run.json (None: a run trained before run.json existed)."""
     run = layout.runs_dir / name
-    shutil.copytree(trained_run / "artifact", run / "artifact")
+    shutil.copytree(tiny_run / "artifact", run / "artifact")
     if completed_at is not None or status != COMPLETE:
         RunRecord(status, debug, "2026-01-01T00:00:00+00:00", completed_at).write(run)
     return run
 
 
-def test_the_newest_complete_run_by_completion_time_wins_not_the_last_name(layout, trained_run):
-    add_run(layout, "2026-03-01_09-00-00", trained_run, "2026-03-01T09:05:00+00:00")
-    real = add_run(layout, "2026-03-02_09-00-00", trained_run, "2026-03-02T09:05:00+00:00")
-    add_run(layout, "resume_test", trained_run, "2026-02-01T00:00:00+00:00")  # sorts last by name
-    add_run(layout, "2026-03-03_09-00-00", trained_run, "2026-03-03T09:00:10+00:00", debug=True)
-    add_run(layout, "2026-03-04_09-00-00", trained_run, "2026-03-04T09:00:10+00:00", FAILED)
-    add_run(layout, "2026-03-05_09-00-00", trained_run, None, RUNNING)  # killed mid-run
-    add_run(layout, "2026-03-06_09-00-00", trained_run, None)  # no run.json
+def test_the_newest_complete_run_by_completion_time_wins_not_the_last_name(layout, tiny_run):
+    add_run(layout, "2026-03-01_09-00-00", tiny_run, "2026-03-01T09:05:00+00:00")
+    real = add_run(layout, "2026-03-02_09-00-00", tiny_run, "2026-03-02T09:05:00+00:00")
+    add_run(layout, "resume_test", tiny_run, "2026-02-01T00:00:00+00:00")  # sorts last by name
+    add_run(layout, "2026-03-03_09-00-00", tiny_run, "2026-03-03T09:00:10+00:00", debug=True)
+    add_run(layout, "2026-03-04_09-00-00", tiny_run, "2026-03-04T09:00:10+00:00", FAILED)
+    add_run(layout, "2026-03-05_09-00-00", tiny_run, None, RUNNING)  # killed mid-run
+    add_run(layout, "2026-03-06_09-00-00", tiny_run, None)  # no run.json
     run, record = newest_servable_run(layout.runs_dir)
     assert run == real and record.completed_at == "2026-03-02T09:05:00+00:00"
 
 
-def test_a_named_run_is_served_even_a_smoke_test(layout, trained_run):
-    add_run(layout, "real", trained_run, "2026-03-02T09:05:00+00:00")
-    smoke = add_run(layout, "smoke", trained_run, "2026-03-03T09:05:00+00:00", debug=True)
+def test_a_named_run_is_served_even_a_smoke_test(layout, tiny_run):
+    add_run(layout, "real", tiny_run, "2026-03-02T09:05:00+00:00")
+    smoke = add_run(layout, "smoke", tiny_run, "2026-03-03T09:05:00+00:00", debug=True)
     assert choose_run(layout, smoke) == (smoke, "named")
 
 
 def test_an_archive_packaged_after_the_newest_run_is_kept_and_a_later_run_replaces_it(
-    layout, trained_run
+    layout, tiny_run
 ):
-    older = add_run(layout, "older", trained_run, "2026-03-01T09:05:00+00:00")
-    newest = add_run(layout, "newest", trained_run, "2026-03-02T09:05:00+00:00")
+    older = add_run(layout, "older", tiny_run, "2026-03-01T09:05:00+00:00")
+    newest = add_run(layout, "newest", tiny_run, "2026-03-02T09:05:00+00:00")
     assert choose_run(layout)[0] == newest
 
     build_mar(layout, older, layout.model_store)  # make package RUN=older, now
     run, why = choose_run(layout)  # make run
     assert run == older.resolve() and why.startswith("its archive, packaged")
 
-    later = add_run(layout, "later", trained_run, "2999-01-01T00:00:00+00:00")
+    later = add_run(layout, "later", tiny_run, "2999-01-01T00:00:00+00:00")
     assert choose_run(layout)[0] == later
 
 
-def test_an_up_to_date_archive_is_reused_and_a_changed_artifact_is_packaged_again(
-    layout, trained_run
-):
-    run = add_run(layout, "run", trained_run, "2026-03-02T09:05:00+00:00")
+def test_an_up_to_date_archive_is_reused_and_a_changed_artifact_is_packaged_again(layout, tiny_run):
+    run = add_run(layout, "run", tiny_run, "2026-03-02T09:05:00+00:00")
     mar = layout.model_store / f"{layout.model_name}.mar"
     build_mar(layout, run, layout.model_store, version="7.1")
     stamp = mar.stat().st_mtime_ns

@@ -71,13 +71,13 @@ def imported_globals(stream: bytes) -> list[str]:
     return names
 
 
-def test_the_only_pickle_in_the_archive_is_the_state_dicts_structure(packaged_mar: Path) -> None:
-    streams = pickle_streams(packaged_mar.name, packaged_mar.read_bytes())
+def test_the_only_pickle_in_the_archive_is_the_state_dicts_structure(tiny_mar: Path) -> None:
+    streams = pickle_streams(tiny_mar.name, tiny_mar.read_bytes())
     assert list(streams) == ["stockcast.mar/weights.pt/weights/data.pkl@0"]
 
 
-def test_that_pickle_imports_only_what_weights_only_loading_allows(packaged_mar: Path) -> None:
-    [stream] = pickle_streams(packaged_mar.name, packaged_mar.read_bytes()).values()
+def test_that_pickle_imports_only_what_weights_only_loading_allows(tiny_mar: Path) -> None:
+    [stream] = pickle_streams(tiny_mar.name, tiny_mar.read_bytes()).values()
     used = imported_globals(stream)
     assert "torch._utils _rebuild_tensor_v2" in used
     assert [name for name in used if not WEIGHTS_ONLY_GLOBALS.fullmatch(name)] == []
@@ -106,10 +106,10 @@ class Payload:
 
 
 def test_the_archived_loader_refuses_weights_that_would_run_code(
-    packaged_mar: Path, tmp_path: Path
+    tiny_mar: Path, tmp_path: Path
 ) -> None:
     model_dir = tmp_path / "model"
-    with zipfile.ZipFile(packaged_mar) as mar:
+    with zipfile.ZipFile(tiny_mar) as mar:
         mar.extractall(model_dir)
     weights = torch.load(model_dir / "weights.pt", weights_only=True)
     marker = tmp_path / "payload-ran"

@@ -1,4 +1,4 @@
-"""Bodies too large to parse safely are refused on their shape, in milliseconds, with a 413.
+"""Bodies too large to parse safely are refused on their shape, before any parser, with a 413.
 
 The live half (TorchServe's own byte limit, and a worker's memory while it serves the largest
 accepted CSV) is in test_size_limits_live.py; these tests call the service directly.
@@ -6,7 +6,6 @@ accepted CSV) is in test_size_limits_live.py; these tests call the service direc
 
 from __future__ import annotations
 
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -29,8 +28,8 @@ def rows(count: int, line_end: bytes = b"\n") -> bytes:
 
 
 @pytest.fixture(scope="module")
-def forecaster(trained_run: Path) -> Forecaster:
-    return Forecaster.load(trained_run / "artifact")
+def forecaster(tiny_run: Path) -> Forecaster:
+    return Forecaster.load(tiny_run / "artifact")
 
 
 def test_the_largest_accepted_csv_passes_the_shape_check() -> None:
@@ -63,14 +62,14 @@ def test_a_wide_line_is_refused_wherever_it_is() -> None:
         pytest.param(HEADER + b"\n" + b",".join([b"1"] * 600_000) + b"\n", id="600k-field row"),
     ],
 )
-def test_bodies_that_would_stall_pandas_are_refused_in_milliseconds(
+def test_bodies_that_would_stall_pandas_are_refused_on_their_shape(
     forecaster: Forecaster, body: bytes
 ) -> None:
-    """Each of these kept pandas busy for seconds to minutes before the check existed."""
-    started = time.perf_counter()
+    """Each of these kept pandas busy for seconds to minutes before the check existed: the
+    refusal is the shape scan's, so no parser reads them."""
     with pytest.raises(RequestRejected) as refused:
         parse_request(forecaster, {"body": body}, "text/csv")
-    assert time.perf_counter() - started < 1.0
+    assert refused.value.detail == shape_problem(body) is not None
     assert refused.value.status == 413
     assert refused.value.reason == "too_large"
     assert refused.value.body["error"] == "CSV too large"

@@ -26,8 +26,8 @@ HEADER = "Date,Open,High,Low,Close,Volume"
 
 
 @pytest.fixture(scope="module")
-def forecaster(trained_run: Path) -> Forecaster:
-    return Forecaster.load(trained_run / "artifact")
+def forecaster(tiny_run: Path) -> Forecaster:
+    return Forecaster.load(tiny_run / "artifact")
 
 
 @pytest.mark.parametrize("content_type", [None, "text/csv", "text/csv; charset=utf-8", "TEXT/CSV"])

@@ -58,6 +58,7 @@ def test_every_entry_config_builds_the_calibration_settings_from_its_group(confi
     assert settings.level == group.level and settings.prior_rows == group.prior_rows
 
 
+@pytest.mark.slow
 def test_the_artifact_stores_the_calibration_its_settings_asked_for(make_cfg, tmp_path):
     cfg = make_cfg("debug=fast", "calibration.prior_rows=7", "calibration.vol_lambda=0.9")
     train(cfg)
@@ -83,6 +84,7 @@ def test_experiment_holds_only_deltas(make_cfg):
     assert cfg.data.window == 30  # untouched defaults survive
 
 
+@pytest.mark.slow
 def test_fast_dev_run_trains_and_evaluates_and_writes_no_checkpoint(make_cfg, tmp_path):
     metrics = train(make_cfg("debug=fast"))
     assert "test/rel_mae" in metrics
@@ -90,6 +92,7 @@ def test_fast_dev_run_trains_and_evaluates_and_writes_no_checkpoint(make_cfg, tm
     assert not (tmp_path / "run" / "checkpoints").exists()  # as conf/debug/fast.yaml says
 
 
+@pytest.mark.slow
 def test_the_artifact_records_a_fingerprint_of_the_rows_it_was_trained_on(make_cfg, tmp_path):
     train(make_cfg("debug=fast", "data.ticker=GOOG"))
     info = json.loads((tmp_path / "run" / "artifact" / "forecaster.json").read_text())["info"]
