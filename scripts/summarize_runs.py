@@ -1,10 +1,15 @@
-"""Print a Markdown table of the test metrics of every run under a directory (a sweep, say).
+"""Print Markdown tables of every run under a directory: a training or backtest sweep, say.
 
     python scripts/summarize_runs.py outputs/train/multiruns/<time>
+    python scripts/summarize_runs.py outputs/backtest/multiruns/<time>
 
-Runs are listed in numeric order (0, 1, 2, ..., 10); runs that failed or never finished (their
-run.json) are listed after the table with their reason. A path that is not a directory is an
-error: one line, exit status 2.
+Training runs (train.py, their metrics.json) get one table of test figures; backtest runs
+(backtest.py, their backtest.json) one table of every method's walk-forward figures, as the
+backtest sweep prints at its end. Runs are listed in numeric order (0, 1, 2, ..., 10); what a run
+holds inside it (a refit, a backtest's folds) is part of that run, not a run of its own. A figure
+a run has none of (the direction of a model that serves the naive forecast) shows as n/a. Runs
+that failed or never finished (their run.json) are listed after the tables with their reason. A
+path that is not a directory, or holds no runs, is an error: one line, exit status 2.
 """
 
 from __future__ import annotations
@@ -12,13 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from pathlib import Path
 
 import yaml
 
 from stockcast.app.run_record import COMPLETE, RUN_RECORD, RunRecord
+from stockcast.app.script import run_script
+from stockcast.backtest.summary import summary_table
+from stockcast.errors import StockcastError
 
+METRICS, BACKTEST = "metrics.json", "backtest.json"
 COLUMNS = (
     ("test/mae", "MAE $", "{:.3f}"),
     ("test/naive_mae", "naive MAE $", "{:.3f}"),
@@ -43,6 +51,48 @@ def overrides(run_dir: Path) -> str:
     return " ".join(yaml.safe_load(path.read_text()) or []) if path.exists() else ""
 
 
+def find_runs(root: Path) -> list[Path]:
+    """Every directory holding a run's record or results, minus those inside another run."""
+    found = {p.parent for name in (METRICS, BACKTEST, RUN_RECORD) for p in root.rglob(name)}
+    return sorted(
+        (run for run in found if not any(parent in found for parent in run.parents)),
+        key=natural_key,
+    )
+
+
+def cell(value: float | None, fmt: str) -> str:
+    return "n/a" if value is None else fmt.format(value)
+
+
+def training_table(root: Path, runs: list[Path]) -> list[str]:
+    lines = [
+        "| run | overrides | " + " | ".join(label for _, label, _ in COLUMNS) + " |",
+        "|---|---|" + "---|" * len(COLUMNS),
+    ]
+    for run_dir in runs:
+        metrics = json.loads((run_dir / METRICS).read_text())
+        cells = [cell(metrics[key], fmt) if key in metrics else "" for key, _, fmt in COLUMNS]
+        lines.append(
+            f"| {name(root, run_dir)} | {overrides(run_dir)} | " + " | ".join(cells) + " |"
+        )
+    return lines
+
+
+def backtest_table(root: Path, runs: list[Path]) -> list[str]:
+    """The backtest sweep's own table (stockcast/backtest/summary.py), a run column in front."""
+    reports = [json.loads((run_dir / BACKTEST).read_text()) for run_dir in runs]
+    header = summary_table([]).splitlines()
+    lines = ["| run | overrides " + header[0], "|---|---" + header[1]]
+    for run_dir, report in zip(runs, reports, strict=True):
+        for row in summary_table([report]).splitlines()[2:]:
+            lines.append(f"| {name(root, run_dir)} | {overrides(run_dir)} " + row)
+    return lines
+
+
+def name(root: Path, run_dir: Path) -> str:
+    return str(run_dir.relative_to(root)) if run_dir != root else run_dir.name
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -50,31 +100,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     root = parser.parse_args(argv).root
     if not root.is_dir():
-        print(f"error: {root} is not a directory (pass a sweep or run directory)", file=sys.stderr)
-        return 2
-    finished = sorted((p.parent for p in root.rglob("metrics.json")), key=natural_key)
-    unfinished = sorted(
-        (p.parent for p in root.rglob(RUN_RECORD) if not (p.parent / "metrics.json").exists()),
-        key=natural_key,
-    )
-    if not finished and not unfinished:
-        print(f"error: no runs under {root} (no metrics.json nor {RUN_RECORD})", file=sys.stderr)
-        return 2
-    print("| run | overrides | " + " | ".join(label for _, label, _ in COLUMNS) + " |")
-    print("|---|---|" + "---|" * len(COLUMNS))
-    for run_dir in finished:
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        cells = [fmt.format(metrics[key]) if key in metrics else "" for key, _, fmt in COLUMNS]
-        name = run_dir.relative_to(root) if run_dir != root else run_dir.name
-        print(f"| {name} | {overrides(run_dir)} | " + " | ".join(cells) + " |")
-    for run_dir in unfinished:
+        raise StockcastError(f"{root} is not a directory (pass a sweep or run directory)")
+    runs = find_runs(root)
+    if not runs:
+        raise StockcastError(f"no runs under {root} (no {METRICS}, {BACKTEST} nor {RUN_RECORD})")
+    trained = [run for run in runs if (run / METRICS).exists()]
+    backtested = [run for run in runs if (run / BACKTEST).exists()]
+    tables = []
+    if trained:
+        tables.append(training_table(root, trained))
+    if backtested:
+        tables.append(backtest_table(root, backtested))
+    print("\n\n".join("\n".join(table) for table in tables))
+    for run_dir in runs:
+        if run_dir in trained or run_dir in backtested:
+            continue
         record = RunRecord.read(run_dir)
         if record is not None and record.status != COMPLETE:
             reason = f": {record.error}" if record.error else " (killed, or still running)"
-            name = " ".join(filter(None, (str(run_dir.relative_to(root)), overrides(run_dir))))
-            print(f"\n{name}: {record.status}{reason}")
+            label = " ".join(filter(None, (name(root, run_dir), overrides(run_dir))))
+            print(f"\n{label}: {record.status}{reason}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)
