@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from stockcast.app.script import one_line, run_script
 from stockcast.errors import StockcastError
 from stockcast.inputs.intervals import parse_interval
 from stockcast.market.prices import cache_path, load_prices
@@ -47,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             frame = load_prices(
                 ticker, args.data_dir, args.start, args.end, args.interval, refresh=True
             )
-        except StockcastError as exc:
-            print(f"error: {ticker}: {exc}", file=sys.stderr)
+        except StockcastError as exc:  # one line per ticker; the others are still downloaded
+            print(f"error: {ticker}: {one_line(exc)}", file=sys.stderr)
             failed += 1
             continue
         path = cache_path(args.data_dir, ticker, args.interval)
@@ -58,4 +59,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main, expected=(OSError,))

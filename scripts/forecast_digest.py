@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import stockcast
 from stockcast.app.layout import ProjectLayout
+from stockcast.app.script import run_script
+from stockcast.errors import StockcastError
 from stockcast.inputs.bars import Bars
 from stockcast.inputs.validation import read_ohlcv_csv
 from stockcast.model.forecaster import Forecaster
@@ -44,10 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     layout = ProjectLayout(ROOT)
     run = args.run or (newest_servable_run(layout.runs_dir) or [None])[0]
     if run is None:
-        print(
-            f"error: no complete run under {layout.runs_dir}: `make train` first", file=sys.stderr
-        )
-        return 2
+        raise StockcastError(f"no complete run under {layout.runs_dir}: `make train` first")
     forecaster = Forecaster.load(artifact_dir(run))
     uploads = [
         Bars.from_frame(
@@ -69,4 +67,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main, expected=(OSError,))

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 from pathlib import Path
 
 from stockcast.app.layout import ProjectLayout
+from stockcast.app.script import run_script
 from stockcast.errors import StockcastError
 from stockcast.release.packaging import (
     artifact_dir,
@@ -41,22 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.run_dir is None:
         newest = newest_servable_run(LAYOUT.runs_dir)
         if newest is None:
-            print(
-                f"error: no complete, non-debug run under {LAYOUT.runs_dir} "
-                "(run `make train`, or name one: make package RUN=<run>)",
-                file=sys.stderr,
+            raise StockcastError(
+                f"no complete, non-debug run under {LAYOUT.runs_dir} "
+                "(run `make train`, or name one: make package RUN=<run>)"
             )
-            return 2
         args.run_dir = newest[0]
-    try:
-        artifact = artifact_dir(args.run_dir)
-        version = args.version or default_version(artifact)
-        mar = build_mar(
-            LAYOUT, args.run_dir, args.model_store, version=version, model_name=args.model_name
-        )
-    except (StockcastError, OSError, ValueError, subprocess.CalledProcessError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    artifact = artifact_dir(args.run_dir)
+    version = args.version or default_version(artifact)
+    mar = build_mar(
+        LAYOUT, args.run_dir, args.model_store, version=version, model_name=args.model_name
+    )
     print(
         f"{mar} (model {args.model_name or LAYOUT.model_name}, version {version}, from {artifact})"
     )
@@ -64,4 +58,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main, expected=(OSError, ValueError, subprocess.CalledProcessError))

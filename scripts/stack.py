@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 from pathlib import Path
 
 from stockcast.app.layout import ProjectLayout
-from stockcast.errors import StockcastError
+from stockcast.app.script import run_script
 from stockcast.stack import control as stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,12 +33,11 @@ def main(argv: list[str] | None = None) -> int:
             return stack.up(layout, args.run)
         commands = {"serve": stack.serve, "down": stack.down, "status": stack.status}
         return commands[args.command](layout)
-    except (StockcastError, RuntimeError, OSError, subprocess.CalledProcessError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception:  # whatever stopped `up` or `serve`, leave nothing half-started
         if args.command in ("up", "serve"):
             stack.down(layout, quiet=True)
-        return 2
+        raise
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main, expected=(RuntimeError, OSError, subprocess.CalledProcessError))
