@@ -158,7 +158,7 @@ def test_the_endpoint_walk_scores_what_the_live_service_answers(torchserve, trai
     local = served_band(Forecaster.load(trained_run / ARTIFACT_DIR), frame, origins, 250)
     for got, want in zip(live, local, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-9)
-    assert served["name"] == "stockcast"
+    assert served["name"] == torchserve.model_name
 
 
 @pytest.mark.slow

@@ -63,7 +63,7 @@ def test_model_config_turns_batching_on_with_a_short_delay(archive):
 
 def test_manifest_records_the_version_and_the_handler(archive, tiny_run):
     model = json.loads(archive.read("MAR-INF/MANIFEST.json"))["model"]
-    assert model["modelName"] == "stockcast"
+    assert model["modelName"] == LAYOUT.model_name
     assert model["modelVersion"] == default_version(artifact_dir(tiny_run))
     assert model["handler"] == "stockcast_handler.py"
     assert model["configFile"] == "model-config.yaml"

@@ -137,7 +137,7 @@ def test_the_fast_path_never_raises_and_never_accepts_what_the_reference_refuses
 
 
 def test_the_sample_upload_takes_the_fast_path_and_reads_as_the_reference_does():
-    body = LAYOUT.sample_upload(250)
+    body = LAYOUT.sample_upload()
     plain, reference = read_plain(body, MIN_ROWS), read_price_table(body, MIN_ROWS)
     assert plain is not None
     np.testing.assert_array_equal(plain.bars.stamps, reference.frame["Date"].array.asi8)
@@ -155,6 +155,6 @@ def test_the_sample_upload_takes_the_fast_path_and_reads_as_the_reference_does()
     ],
 )
 def test_other_shapes_of_a_valid_file_are_left_to_the_reference(change):
-    body = change(LAYOUT.sample_upload(250).decode()).encode()
+    body = change(LAYOUT.sample_upload().decode()).encode()
     assert read_plain(body, MIN_ROWS) is None
     assert verdict(read_upload, body) == verdict(read_price_table, body)

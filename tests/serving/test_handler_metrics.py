@@ -54,8 +54,9 @@ def scraped(torchserve):
         time.sleep(0.5)
 
 
-def test_forecasts_rejections_and_handler_time_are_counted(scraped):
-    assert sum(values(scraped, "stockcast_predictions", ModelName="stockcast")) >= 1
+def test_forecasts_rejections_and_handler_time_are_counted(scraped, torchserve):
+    name = torchserve.model_name
+    assert sum(values(scraped, "stockcast_predictions", ModelName=name)) >= 1
     assert sum(values(scraped, "stockcast_rejected_requests", reason="empty_body")) >= 1
     assert sum(values(scraped, "stockcast_inference_duration_seconds_count")) >= 2
     # seconds on the Prometheus client's default buckets
@@ -63,8 +64,8 @@ def test_forecasts_rejections_and_handler_time_are_counted(scraped):
     assert values(scraped, "stockcast_inference_duration_seconds_bucket", le="10.0")
 
 
-def test_backtest_error_is_a_gauge_and_a_histogram(scraped):
-    [gauge] = values(scraped, "stockcast_backtest_abs_error", ModelName="stockcast")
+def test_backtest_error_is_a_gauge_and_a_histogram(scraped, torchserve):
+    [gauge] = values(scraped, "stockcast_backtest_abs_error", ModelName=torchserve.model_name)
     assert gauge >= 0
     assert sum(values(scraped, "stockcast_backtest_abs_error_hist_count")) >= 1
 
@@ -81,7 +82,7 @@ def test_every_worker_reports_its_own_health(scraped, torchserve):
     assert all(50e6 < value < 4e9 for value in memory)
 
 
-def test_torchserve_frontend_metrics_are_exported(scraped):
+def test_torchserve_frontend_metrics_are_exported(scraped, torchserve):
     for name in (
         "ts_inference_requests_total",
         "ts_inference_latency_microseconds",
@@ -90,7 +91,7 @@ def test_torchserve_frontend_metrics_are_exported(scraped):
         "Requests4XX",
     ):
         assert values(scraped, name), name
-    assert values(scraped, "ts_inference_requests_total", model_name="stockcast")
+    assert values(scraped, "ts_inference_requests_total", model_name=torchserve.model_name)
 
 
 def test_every_stockcast_metric_names_the_version_that_answered(scraped, torchserve):

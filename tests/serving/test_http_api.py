@@ -65,7 +65,7 @@ def test_sample_csv_gets_a_forecast_with_model_provenance(torchserve, packaged_m
     assert step["lower"] < step["close"] < step["upper"]
     assert result["backtest"]["actual_close"] == result["last_close"]
     model = result["model"]
-    assert model["name"] == "stockcast"
+    assert model["name"] == torchserve.model_name  # the configured name, as registered
     assert model["version"] == torchserve.describe()["modelVersion"]
     assert model["window"] == 30
     assert model["trained_on"].startswith("GOOG+AAPL+IBM+MSFT 2000-")
@@ -95,7 +95,7 @@ def test_sample_csv_gets_a_forecast_with_model_provenance(torchserve, packaged_m
 def test_every_upload_style_gets_the_same_forecast(
     torchserve, send: Callable[[str, bytes], requests.Response]
 ):
-    body = LAYOUT.sample_upload(250)
+    body = LAYOUT.sample_upload()
     reference = post_csv(torchserve.prediction_url, body).json()
     response = send(torchserve.prediction_url, body)
     assert response.status_code == 200, response.text
@@ -217,7 +217,7 @@ def test_multipart_upload_without_a_data_or_file_field_is_refused(torchserve):
 def test_concurrent_good_and_bad_requests_share_batches_and_each_gets_its_answer(
     torchserve, assert_same_forecast
 ):
-    good = LAYOUT.sample_upload(250)
+    good = LAYOUT.sample_upload()
     expected = post_csv(torchserve.prediction_url, good).json()
     bad = [(b"", 400), (with_cell(2, "Close", "-5"), 422), (LAYOUT.sample_upload(10), 422)]
     requests_to_send = []
