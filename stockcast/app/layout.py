@@ -81,6 +81,11 @@ class ProjectLayout:
     def dockerfile(self) -> Path:
         return self.root / "deploy" / "Dockerfile"
 
+    @property
+    def serving_requirements(self) -> Path:
+        """The libraries the serving image installs for the archive (pinned)."""
+        return self.root / "deploy" / "requirements-serving.txt"
+
     # runs, archives and the local stack's state
     @property
     def runs_dir(self) -> Path:

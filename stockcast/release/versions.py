@@ -25,7 +25,7 @@ from pathlib import Path
 from stockcast.app.layout import MODEL_NAME
 from stockcast.errors import LifecycleError
 from stockcast.model.forecaster import SPEC_FILE, WEIGHTS_FILE, Forecaster
-from stockcast.release.packaging import HELDOUT_DIR, versioned_archive
+from stockcast.release.packaging import ARCHIVE_MODE, HELDOUT_DIR, versioned_archive
 
 STATE_FILE = "lifecycle.json"
 
@@ -48,7 +48,7 @@ def keep_archive(store: Path, version: str) -> str:
         return name
     default = default_archive(store)
     if default.is_file() and archive_version(default) == version:
-        _replace_with_copy(default, Path(store) / name)
+        publish_version(default, Path(store) / name)
         return name
     raise LifecycleError(
         f"no archive of version {version} in {store}: neither {name} nor {default.name}"
@@ -57,7 +57,7 @@ def keep_archive(store: Path, version: str) -> str:
 
 def install_default(store: Path, version: str) -> None:
     """Copy `stockcast-<version>.mar` onto `stockcast.mar`, so a restart serves it."""
-    _replace_with_copy(Path(store) / versioned_archive(version), default_archive(store))
+    publish_version(Path(store) / versioned_archive(version), default_archive(store))
 
 
 def heldout_forecaster(store: Path, version: str, scratch: Path) -> Forecaster:
@@ -91,6 +91,7 @@ class PromotionState:
         fd, tmp = tempfile.mkstemp(prefix=f".{STATE_FILE}.", dir=store)
         with os.fdopen(fd, "w") as handle:
             json.dump(asdict(self), handle, indent=2)
+        os.chmod(tmp, ARCHIVE_MODE)
         os.replace(tmp, Path(store) / STATE_FILE)
 
     def record(self, action: str, version: str, previous: str | None) -> None:
@@ -113,8 +114,12 @@ class PromotionState:
         return self.events[-1]["previous"]
 
 
-def _replace_with_copy(source: Path, target: Path) -> None:
+def publish_version(source: Path, target: Path) -> Path:
+    """Copy `source` over `target` in one rename, readable by every user: the serving image runs
+    as its own user and reads the model store the host writes (mkstemp's files are 0600)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(fd)
     shutil.copyfile(source, tmp)
+    os.chmod(tmp, ARCHIVE_MODE)
     os.replace(tmp, target)
+    return target
