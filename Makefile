@@ -8,9 +8,9 @@ RESULTS := outputs/results
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # command:Debian package pairs that the serving, monitoring and browser tests run for real
 SYSTEM_DEPS := java:openjdk-17-jre-headless prometheus:prometheus promtool:prometheus \
-	chromium:chromium docker-compose:docker-compose
+	chromium:chromium docker-compose:docker-compose dockerd:docker.io mmdebstrap:mmdebstrap
 
-.PHONY: install system-deps test test-fast lint format train run serve stop package retrain rollback \
+.PHONY: image install system-deps test test-fast lint format train run serve stop package retrain rollback \
 	bench-serving bench-training soak results clean
 
 install: $(VENV)/.installed
@@ -92,6 +92,13 @@ bench-serving: install
 # BENCH_ARGS="--rounds 3 --steps 200" passes options on
 bench-training: install
 	$(PY) -m stockcast.bench training --json $(RESULTS)/training-overhead.json $(BENCH_ARGS)
+
+# the serving image (deploy/Dockerfile): from the public base and indexes when a registry answers,
+# else from a base made from Debian's archive and a loopback wheelhouse; starts dockerd if needed.
+# `docker run --network host stockcast-torchserve:<version>` then serves the model built into it;
+# IMAGE_ARGS=--no-cache measures a first build
+image: install system-deps
+	$(PY) scripts/build_image.py --json $(RESULTS)/image.json $(IMAGE_ARGS)
 
 clean:
 	rm -rf outputs model_store logs .run

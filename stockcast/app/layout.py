@@ -109,6 +109,11 @@ class ProjectLayout:
     def dockerfile(self) -> Path:
         return self.root / "deploy" / "Dockerfile"
 
+    @property
+    def serving_requirements(self) -> Path:
+        """The libraries the serving image installs for the archive (pinned)."""
+        return self.root / "deploy" / "requirements-serving.txt"
+
     # what the tools share with training, from conf/train.yaml
     @property
     def config(self) -> DictConfig:

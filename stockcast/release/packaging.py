@@ -38,6 +38,8 @@ from stockcast.training.refit import REFIT_DIR
 # stockcast, so nothing that needs Lightning, Hydra or yfinance reaches the serving image).
 SERVED_SUBPACKAGES = ("inputs", "model", "serving")
 SERVED_MODULES = ("__init__.py", "errors.py")
+# what the model store's files are: readable by the serving image's own user, written by the host's
+ARCHIVE_MODE = 0o644
 SOURCE_FILE = "source.json"  # in the archive: the run it was built from and when
 MANIFEST = "MAR-INF/MANIFEST.json"
 # beside the archives: <store>/heldout/<version>/ holds the evaluated twin of a refit version,
@@ -146,6 +148,7 @@ def build_mar(
             layout, layout.handler, Path(scratch), version, model_name, extra_dir=extra
         )
         target = model_store / (file_name or f"{model_name}.mar")
+        os.chmod(built, ARCHIVE_MODE)  # the serving image's user reads what the host packages
         os.replace(built, target)
     evaluated = Path(run_dir) / ARTIFACT_DIR
     if artifact != evaluated and evaluated.is_dir():

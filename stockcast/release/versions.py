@@ -24,7 +24,7 @@ from pathlib import Path
 
 from stockcast.errors import LifecycleError
 from stockcast.model.forecaster import SPEC_FILE, WEIGHTS_FILE, Forecaster
-from stockcast.release.packaging import HELDOUT_DIR, versioned_archive
+from stockcast.release.packaging import ARCHIVE_MODE, HELDOUT_DIR, versioned_archive
 
 STATE_FILE = "lifecycle.json"
 
@@ -48,7 +48,7 @@ def keep_archive(store: Path, version: str, model_name: str) -> str:
         return name
     default = default_archive(store, model_name)
     if default.is_file() and archive_version(default) == version:
-        _replace_with_copy(default, Path(store) / name)
+        publish_version(default, Path(store) / name)
         return name
     raise LifecycleError(
         f"no archive of version {version} in {store}: neither {name} nor {default.name}"
@@ -57,7 +57,7 @@ def keep_archive(store: Path, version: str, model_name: str) -> str:
 
 def install_default(store: Path, version: str, model_name: str) -> None:
     """Copy `<model_name>-<version>.mar` onto `<model_name>.mar`, so a restart serves it."""
-    _replace_with_copy(
+    publish_version(
         Path(store) / versioned_archive(version, model_name), default_archive(store, model_name)
     )
 
@@ -93,6 +93,7 @@ class PromotionState:
         fd, tmp = tempfile.mkstemp(prefix=f".{STATE_FILE}.", dir=store)
         with os.fdopen(fd, "w") as handle:
             json.dump(asdict(self), handle, indent=2)
+        os.chmod(tmp, ARCHIVE_MODE)
         os.replace(tmp, Path(store) / STATE_FILE)
 
     def record(self, action: str, version: str, previous: str | None) -> None:
@@ -115,8 +116,12 @@ class PromotionState:
         return self.events[-1]["previous"]
 
 
-def _replace_with_copy(source: Path, target: Path) -> None:
+def publish_version(source: Path, target: Path) -> Path:
+    """Copy `source` over `target` in one rename, readable by every user: the serving image runs
+    as its own user and reads the model store the host writes (mkstemp's files are 0600)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(fd)
     shutil.copyfile(source, tmp)
+    os.chmod(tmp, ARCHIVE_MODE)
     os.replace(tmp, target)
+    return target

@@ -42,41 +42,23 @@ GRAFANA_RANGE_VARIABLE = re.compile(r"\$(__rate_interval|__interval|__range)\b")
 
 @dataclass(frozen=True)
 class ImageRecipe:
-    """deploy/Dockerfile's instructions: what the image copies where, the pip pins (and the
-    index each came from), its final user and its command."""
+    """deploy/Dockerfile's COPY instructions from the build context: where each file lands.
+    (What the image does with them is tested on the built image, tests/deploy/.)"""
 
     copies: dict[str, str]  # destination in the image -> source in the build context
-    pins: dict[str, str]  # pip distribution (lower case) -> pinned version
-    index_of: dict[str, str]  # pip distribution -> the --index-url its install named
-    user: str
-    command: list[str]
 
     @classmethod
     def read(cls, dockerfile: Path) -> ImageRecipe:
         lines = dockerfile.read_text().replace("\\\n", " ").splitlines()
-        instructions = [line.split(None, 1) for line in lines if line.strip()[:1].isalpha()]
-        copies, pins, index_of, user, command = {}, {}, {}, "root", []
-        for keyword, rest in instructions:
-            if keyword == "COPY":
-                source, destination = rest.split()
+        copies = {}
+        for line in lines:
+            words = line.split()
+            if words[:1] != ["COPY"] or any(word.startswith("--from") for word in words):
+                continue
+            *sources, destination = [word for word in words[1:] if not word.startswith("--")]
+            for source in sources:
                 copies[destination] = source
-            elif keyword == "USER":
-                user = rest.strip()
-            elif keyword == "CMD":
-                command = json.loads(rest)
-            elif keyword == "RUN":
-                for step in rest.split("&&"):
-                    words = step.split()
-                    if words[:2] != ["pip", "install"]:
-                        continue
-                    named = words.index("--index-url") if "--index-url" in words else None
-                    index = words[named + 1] if named is not None else ""
-                    for word in words[2:]:
-                        if "==" in word:
-                            name, version = word.split("==")
-                            pins[name.lower()] = version
-                            index_of[name.lower()] = index
-        return cls(copies, pins, index_of, user, command)
+        return cls(copies)
 
 
 @pytest.fixture(scope="session")

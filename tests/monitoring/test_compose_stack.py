@@ -1,8 +1,8 @@
 """docker-compose.yaml is valid and deploys the stack safely.
 
-No Docker engine runs here, so `docker-compose config` (which validates and resolves the file
-exactly as `up` would) stands in for starting it; the image recipe is read instruction by
-instruction (`image_recipe`) and held against what the suite itself runs.
+`docker-compose config` validates and resolves the file exactly as `up` would; Prometheus's and
+Grafana's images cannot be pulled on machines without a registry, so the stack is checked as
+resolved, while the serving image itself is built and run by tests/deploy/test_image.py.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -119,26 +118,3 @@ def test_the_model_store_is_mounted_read_only_where_torchserve_looks(
     host, _, mode = mounts[CONTAINER_CONFIG["model_store"]]
     assert host == str(ROOT / "model_store")
     assert mode == "ro"
-
-
-def test_the_image_serves_with_the_torch_and_torchserve_the_suite_tests(image_recipe: Any) -> None:
-    """The suite runs the real TorchServe and the archived handler here: the image pins the torch
-    installed here (`make install` pins it too), from PyTorch's CPU-only index, and the same
-    TorchServe release series."""
-    assert image_recipe.pins["torch"] == version("torch").split("+")[0]
-    assert image_recipe.index_of["torch"].endswith("/whl/cpu")
-    release = image_recipe.pins["torchserve"].split(".")[:2]
-    assert release == version("torchserve").split(".")[:2]
-
-
-def test_the_image_runs_as_a_user_other_than_root(image_recipe: Any) -> None:
-    assert image_recipe.user not in {"root", "0", ""}
-
-
-def test_build_context_admits_every_file_the_image_copies(image_recipe: Any) -> None:
-    ignore = (ROOT / ".dockerignore").read_text().splitlines()
-    allowed = [line[1:].rstrip("/") for line in ignore if line.startswith("!")]
-    copied = list(image_recipe.copies.values())
-    for source in copied:
-        assert (ROOT / source).exists(), source
-        assert any(source == a or source.startswith(f"{a}/") for a in allowed), source

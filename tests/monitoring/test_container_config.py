@@ -50,17 +50,6 @@ def test_listens_on_all_container_interfaces_except_grpc() -> None:
     assert CONFIG["grpc_management_address"] == "127.0.0.1"
 
 
-def test_the_image_starts_on_this_config_and_its_metrics_declaration(image_recipe: Any) -> None:
-    """The command's --ts-config is where the image puts this file, and the metrics file this
-    config names is where the image puts torchserve/metrics.yaml."""
-    assert CONFIG["metrics_mode"] == "prometheus"
-    command = image_recipe.command
-    assert command[0] == "torchserve" and "--foreground" in command
-    ts_config = command[command.index("--ts-config") + 1]
-    assert image_recipe.copies[ts_config] == "torchserve/config.container.properties"
-    assert image_recipe.copies[CONFIG["metrics_config"]] == "torchserve/metrics.yaml"
-
-
 @pytest.mark.slow
 @pytest.mark.integration
 class TestServingWithTheContainerConfig:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from stockcast.bench.results.blocks import ResultsError
 
-PLAIN = ("latency", "training-overhead", "suite")
+PLAIN = ("latency", "training-overhead", "suite", "image")
 SCREENSHOT = "upload-page.png"
 
 

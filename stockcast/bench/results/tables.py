@@ -145,6 +145,16 @@ def suite(record: dict) -> str:
     )
 
 
+def image(record: dict) -> str:
+    """The serving image `make image` built: its size and how long the build took."""
+    cache = "every layer built anew" if record["no_cache"] else "with Docker's layer cache"
+    return (
+        "| image | size | build time | built from |\n|---|---:|---:|---|\n"
+        f"| `{record['tag']}` | {record['size_bytes'] / 1e9:.2f} GB | "
+        f"{record['build_seconds']:.0f} s ({cache}) | the {record['source']} |"
+    )
+
+
 RENDERERS: dict[str, Callable[[dict], str]] = {
     "walk-forward-per-ticker": walk_forward,
     "walk-forward-leave-one-out": walk_forward,
@@ -154,6 +164,7 @@ RENDERERS: dict[str, Callable[[dict], str]] = {
     "soak": soak,
     "worker-kill": worker_kill,
     "suite": suite,
+    "image": image,
 }
 
 
