@@ -51,9 +51,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYOUT = ProjectLayout(ROOT)
 CONF_DIR = ROOT / "conf"
 SAMPLE_CSV = LAYOUT.sample_csv
-# `--suite-json PATH`: the suite records its size, time and stamp (`make test` passes it)
+# `--suite-json PATH` (the suite record, loaded by pyproject.toml's addopts): `make test` passes it
 # pytester: tests/test_lanes.py collects small suites of its own to check the lanes' markers
-pytest_plugins = ["stockcast.bench.suite_record", "pytester"]
+pytest_plugins = ["pytester"]
 
 register_resolvers()
 
