@@ -7,8 +7,14 @@ without `slow`, or starts a JVM, browser or Docker without `integration`, fails.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -17,12 +23,13 @@ import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import pytest
+import requests
 import torch
 from hydra import compose, initialize_config_dir
 from hypothesis import strategies as st
 from omegaconf import DictConfig, open_dict
 
-from stockcast.app.layout import ProjectLayout
+from stockcast.app.layout import ProjectLayout, read_properties
 from stockcast.app.resolvers import register_resolvers
 from stockcast.inputs.validation import read_ohlcv_csv
 from stockcast.market.cache_record import ohlcv_sha256
@@ -37,6 +44,7 @@ from stockcast.model.windows import (
     split_anchors,
     split_bounds,
 )
+from stockcast.release.image import IMAGE, DockerUnavailable, build_image, docker, ensure_engine
 from stockcast.release.packaging import build_mar
 from stockcast.stack.torchserve import (
     LocalTorchServe,
@@ -412,3 +420,129 @@ def export_cases() -> st.SearchStrategy[tuple[list[list[str]], dict, str]]:
     """Hypothesis cases `(rows, shape, dates)`: a slice of the sample, a `render_export` shape,
     and the date format the server should say it read."""
     return _export_case()
+
+
+# --- the serving image, built and run (tests/deploy/, and the container's monitoring) -----------
+
+CONTAINER_HOME = "/home/model-server"
+
+
+@pytest.fixture(scope="session")
+def image() -> str:
+    """The image `make image` builds (Docker caches its layers between runs)."""
+    try:
+        ensure_engine(ROOT / "build" / "dockerd.log")
+    except DockerUnavailable as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs Docker: {error}")
+        pytest.skip(str(error))
+    return build_image(LAYOUT, IMAGE, quiet=True).tag
+
+
+@dataclass
+class Container:
+    """A running stockcast container on loopback ports of its own."""
+
+    name: str
+    ports: Ports
+
+    @property
+    def inference_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.inference}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.management}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.metrics}/metrics"
+
+    def exec(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+        return docker("exec", self.name, *command, check=check, timeout=60)
+
+    def key(self, kind: str) -> str:
+        keys = json.loads(self.exec("cat", f"{CONTAINER_HOME}/key_file.json").stdout)
+        return keys[kind]["key"]
+
+    def auth(self, kind: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key(kind)}"}
+
+    def healthy(self) -> bool:
+        """The image's own health check (it reads the port from the mounted config)."""
+        check = self.exec("python3", "/usr/local/bin/healthcheck.py", check=False)
+        return check.returncode == 0
+
+    def remove(self) -> None:
+        docker("rm", "-f", self.name, check=False)
+
+    def logs(self) -> str:
+        result = docker("logs", "--tail", "60", self.name, check=False)
+        return (result.stdout + result.stderr)[-4000:]
+
+    def forecast(self, body: bytes, version: str = "") -> requests.Response:
+        url = f"{self.inference_url}/predictions/{LAYOUT.model_name}" + (
+            f"/{version}" if version else ""
+        )
+        headers = {**self.auth("inference"), "Content-Type": "text/csv"}
+        return requests.post(url, data=body, headers=headers, timeout=60)
+
+
+def container_config(destination: Path, ports: Ports) -> Path:
+    """The image's config with this container's loopback ports (everything else as shipped)."""
+    properties = read_properties(ROOT / "torchserve" / "config.container.properties")
+    properties.update(
+        inference_address=f"http://127.0.0.1:{ports.inference}",
+        management_address=f"http://127.0.0.1:{ports.management}",
+        metrics_address=f"http://127.0.0.1:{ports.metrics}",
+        grpc_inference_port=str(ports.grpc_inference),
+        grpc_management_port=str(ports.grpc_management),
+    )
+    destination.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
+    destination.chmod(0o644)
+    return destination
+
+
+def start_container(image: str, workdir: Path, store: Path | None = None) -> Container:
+    """Run `image` on free loopback ports (its config rewritten into `workdir`), `store` mounted
+    read-only as the model store when given, once its own health check passes."""
+    ports = Ports.free()
+    name = f"stockcast-test-{uuid.uuid4().hex[:8]}"
+    config = container_config(workdir / f"{name}.properties", ports)
+    mounts = ["-v", f"{config}:{CONTAINER_HOME}/config.properties:ro"]
+    if store is not None:
+        mounts += ["-v", f"{store}:{CONTAINER_HOME}/model-store:ro"]
+    docker("run", "-d", "--name", name, "--network", "host", *mounts, image)
+    container = Container(name, ports)
+    deadline = time.monotonic() + 240
+    while not container.healthy():
+        running = docker("inspect", "--format", "{{.State.Running}}", name, check=False)
+        if running.stdout.strip() != "true" or time.monotonic() > deadline:
+            logs = container.logs()
+            container.remove()
+            pytest.fail(f"container not healthy:\n{logs}")
+        time.sleep(1)
+    return container
+
+
+@pytest.fixture
+def start(image: str, tmp_path: Path) -> Iterator[Callable[..., Container]]:
+    """Start containers of the image; each is removed when the test ends."""
+    started: list[Container] = []
+
+    def run(store: Path | None = None) -> Container:
+        started.append(start_container(image, tmp_path, store))
+        return started[-1]
+
+    yield run
+    for container in started:
+        container.remove()
+
+
+@pytest.fixture(scope="session")
+def image_container(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
+    """The image with the model built into it, running for the session (for tests that only read
+    and send requests; tests that restart or mount a store start their own with `start`)."""
+    container = start_container(image, tmp_path_factory.mktemp("image_container"))
+    yield container
+    container.remove()

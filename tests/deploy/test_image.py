@@ -11,14 +11,9 @@ With CI=true a missing Docker engine is a failure; elsewhere these tests skip wi
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import time
-import uuid
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
@@ -26,9 +21,8 @@ import pytest
 import requests
 
 from stockcast.app.layout import ProjectLayout
-from stockcast.release.image import IMAGE, DockerUnavailable, build_image, docker, ensure_engine
+from stockcast.release.image import docker
 from stockcast.release.versions import publish_version
-from stockcast.stack.torchserve import Ports, read_properties
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,103 +30,6 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYOUT = ProjectLayout(ROOT)
 HOME = "/home/model-server"
 BUILT_IN_STORE = "/opt/stockcast/model-store"
-
-
-@pytest.fixture(scope="session")
-def image() -> str:
-    """The image `make image` builds (Docker caches its layers between runs)."""
-    try:
-        ensure_engine(ROOT / "build" / "dockerd.log")
-    except DockerUnavailable as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs Docker: {error}")
-        pytest.skip(str(error))
-    return build_image(LAYOUT, IMAGE, quiet=True).tag
-
-
-@dataclass
-class Container:
-    """A running stockcast container on loopback ports of its own."""
-
-    name: str
-    ports: Ports
-
-    @property
-    def inference_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.inference}"
-
-    @property
-    def management_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.management}"
-
-    def exec(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
-        return docker("exec", self.name, *command, check=check, timeout=60)
-
-    def key(self, kind: str) -> str:
-        keys = json.loads(self.exec("cat", f"{HOME}/key_file.json").stdout)
-        return keys[kind]["key"]
-
-    def auth(self, kind: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key(kind)}"}
-
-    def healthy(self) -> bool:
-        """The image's own health check (it reads the port from the mounted config)."""
-        check = self.exec("python3", "/usr/local/bin/healthcheck.py", check=False)
-        return check.returncode == 0
-
-    def logs(self) -> str:
-        result = docker("logs", "--tail", "60", self.name, check=False)
-        return (result.stdout + result.stderr)[-4000:]
-
-    def forecast(self, body: bytes, version: str = "") -> requests.Response:
-        url = f"{self.inference_url}/predictions/{LAYOUT.model_name}" + (
-            f"/{version}" if version else ""
-        )
-        headers = {**self.auth("inference"), "Content-Type": "text/csv"}
-        return requests.post(url, data=body, headers=headers, timeout=60)
-
-
-def container_config(destination: Path, ports: Ports) -> Path:
-    """The image's config with this container's loopback ports (everything else as shipped)."""
-    properties = read_properties(ROOT / "torchserve" / "config.container.properties")
-    properties.update(
-        inference_address=f"http://127.0.0.1:{ports.inference}",
-        management_address=f"http://127.0.0.1:{ports.management}",
-        metrics_address=f"http://127.0.0.1:{ports.metrics}",
-        grpc_inference_port=str(ports.grpc_inference),
-        grpc_management_port=str(ports.grpc_management),
-    )
-    destination.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
-    destination.chmod(0o644)
-    return destination
-
-
-@pytest.fixture
-def start(image: str, tmp_path: Path) -> Iterator:
-    """Start containers of the image; each is removed when the test ends."""
-    names = []
-
-    def run(store: Path | None = None, timeout_s: float = 240) -> Container:
-        ports = Ports.free()
-        config = container_config(tmp_path / f"config-{len(names)}.properties", ports)
-        name = f"stockcast-test-{uuid.uuid4().hex[:8]}"
-        mounts = ["-v", f"{config}:{HOME}/config.properties:ro"]
-        if store is not None:
-            mounts += ["-v", f"{store}:{HOME}/model-store:ro"]
-        docker("run", "-d", "--name", name, "--network", "host", *mounts, image)
-        names.append(name)
-        container = Container(name, ports)
-        deadline = time.monotonic() + timeout_s
-        while not container.healthy():
-            running = docker("inspect", "--format", "{{.State.Running}}", name, check=False)
-            if running.stdout.strip() != "true" or time.monotonic() > deadline:
-                pytest.fail(f"container not healthy:\n{container.logs()}")
-            time.sleep(1)
-        return container
-
-    yield run
-    for name in names:
-        docker("rm", "-f", name, check=False)
 
 
 def readable_store(tmp_path: Path, *archives: Path) -> Path:

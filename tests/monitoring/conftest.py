@@ -321,3 +321,12 @@ def container_prometheus(
     """Prometheus watching the container-config TorchServe, as the compose stack does."""
     workdir = tmp_path_factory.mktemp("container_prometheus")
     yield from running_prometheus(container_torchserve.metrics_url, workdir)
+
+
+@pytest.fixture(scope="module")
+def image_prometheus(
+    image_container: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalPrometheus]:
+    """Prometheus watching the serving image (token auth on, its built-in model), as compose does."""
+    workdir = tmp_path_factory.mktemp("image_prometheus")
+    yield from running_prometheus(image_container.metrics_url, workdir)
