@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -213,8 +214,15 @@ def test_the_daily_schedule_runs_the_same_command_as_by_hand():
     assert service["Type"] == "oneshot"
     program, *args = shlex.split(service["ExecStart"])
     assert Path(program).name == "make"
+    # as systemd runs it: not inside another make (whose MAKEFLAGS would add make's own lines)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     dry_run = subprocess.run(
-        ["make", "--dry-run", *args], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "--dry-run", "--no-print-directory", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
     )
     last = shlex.split(dry_run.stdout.strip().splitlines()[-1])  # the target's own recipe
     assert Path(last[0]).name.startswith("python") and last[1:] == [
