@@ -11,7 +11,10 @@ With CI=true a missing Docker engine is a failure; elsewhere these tests skip wi
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time
 import zipfile
 from importlib.metadata import version
@@ -22,6 +25,7 @@ import requests
 
 from stockcast.app.layout import ProjectLayout
 from stockcast.release.image import docker
+from stockcast.release.packaging import build_mar
 from stockcast.release.versions import publish_version
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -179,3 +183,69 @@ def test_the_container_exports_torchserve_and_handler_metrics_for_prometheus(sta
         time.sleep(1)
     assert "ts_inference_requests_total" in text
     assert "stockcast_band_nominal_coverage" in text
+
+
+# the session's trained_run recipe (tests/conftest.py), spelled for the lifecycle config: the
+# challenger ties with the champion and is promoted, as in tests/release/test_lifecycle.py
+RECIPE = ("trainer.max_epochs=3", "model.net.hidden_size=16", "trainer.enable_progress_bar=false")
+
+
+def lifecycle_command(command: str, run_dir: Path, keys: dict[str, str], *overrides: str):
+    """`python lifecycle.py command=...` as `make retrain` / `make rollback` run it, with the
+    container's keys in the environment the lifecycle config reads."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "lifecycle.py",
+            f"command={command}",
+            *overrides,
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **keys},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def test_make_retrain_and_make_rollback_reach_the_container_with_its_keys(
+    start, tmp_path, trained_run
+):
+    store = tmp_path / "model_store"
+    build_mar(LAYOUT, trained_run, store)
+    for path in (tmp_path, store):
+        path.chmod(0o755)
+    container = start(store)
+    champion = container.forecast(LAYOUT.sample_upload()).json()["model"]["version"]
+    keys = {
+        "STOCKCAST_MANAGEMENT_KEY": container.key("management"),
+        "STOCKCAST_INFERENCE_KEY": container.key("inference"),
+    }
+    where = (
+        f"lifecycle.management_url={container.management_url}",
+        f"lifecycle.inference_url={container.inference_url}",
+        f"lifecycle.model_store={store}",
+    )
+
+    retrain = lifecycle_command(
+        "retrain",
+        tmp_path / "retrain",
+        keys,
+        *RECIPE,
+        *where,
+        f"lifecycle.data_dir={tmp_path / 'data'}",
+        "lifecycle.refresh=false",
+        "lifecycle.last_days=60",
+    )
+    assert retrain.returncode == 0, retrain.stderr[-3000:]
+    decision = json.loads((tmp_path / "retrain" / "decision.json").read_text())
+    challenger = decision["challenger"]
+    assert decision["promoted"] and decision["champion"] == champion
+    assert container.forecast(LAYOUT.sample_upload()).json()["model"]["version"] == challenger
+
+    rollback = lifecycle_command("rollback", tmp_path / "rollback", keys, *where)
+    assert rollback.returncode == 0, rollback.stderr[-3000:]
+    assert container.forecast(LAYOUT.sample_upload()).json()["model"]["version"] == champion
+    unauthorised = lifecycle_command("rollback", tmp_path / "no-keys", {}, *where)
+    assert unauthorised.returncode == 2 and len(unauthorised.stderr.strip().splitlines()) == 1
