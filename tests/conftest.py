@@ -448,15 +448,15 @@ class Container:
 
     @property
     def inference_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.inference}"
+        return self.ports.url("inference")
 
     @property
     def management_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.management}"
+        return self.ports.url("management")
 
     @property
     def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.metrics}/metrics"
+        return f"{self.ports.url('metrics')}/metrics"
 
     def exec(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
         return docker("exec", self.name, *command, check=check, timeout=60)
@@ -492,11 +492,7 @@ def container_config(destination: Path, ports: Ports) -> Path:
     """The image's config with this container's loopback ports (everything else as shipped)."""
     properties = read_properties(ROOT / "torchserve" / "config.container.properties")
     properties.update(
-        inference_address=f"http://127.0.0.1:{ports.inference}",
-        management_address=f"http://127.0.0.1:{ports.management}",
-        metrics_address=f"http://127.0.0.1:{ports.metrics}",
-        grpc_inference_port=str(ports.grpc_inference),
-        grpc_management_port=str(ports.grpc_management),
+        **ports.settings(),
     )
     destination.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
     destination.chmod(0o644)

@@ -80,6 +80,18 @@ class Ports:
     def all(self) -> list[int]:
         return [getattr(self, f.name) for f in fields(self)]
 
+    def url(self, api: str) -> str:
+        """`http://127.0.0.1:<port>` of the `inference`, `management` or `metrics` API."""
+        return f"http://{HOST}:{getattr(self, api)}"
+
+    def settings(self) -> dict[str, str]:
+        """The config.properties lines that put a TorchServe on these loopback ports."""
+        return {
+            **{f"{api}_address": self.url(api) for api in ("inference", "management", "metrics")},
+            "grpc_inference_port": str(self.grpc_inference),
+            "grpc_management_port": str(self.grpc_management),
+        }
+
 
 @dataclass
 class LocalTorchServe:
@@ -231,11 +243,7 @@ def write_config(
     """torchserve/config.properties with this instance's addresses and absolute paths."""
     properties = read_properties(layout.serving_config)
     properties.update(
-        inference_address=f"http://{HOST}:{ports.inference}",
-        management_address=f"http://{HOST}:{ports.management}",
-        metrics_address=f"http://{HOST}:{ports.metrics}",
-        grpc_inference_port=str(ports.grpc_inference),
-        grpc_management_port=str(ports.grpc_management),
+        **ports.settings(),
         metrics_config=str((layout.root / properties["metrics_config"]).resolve()),
         model_store=str(model_store.resolve()),
         # the model API registers archives from this store only, never from a URL elsewhere

@@ -163,11 +163,7 @@ def loopback_container_config(
     properties = read_properties(CONTAINER_CONFIG)
     container_store = properties["model_store"]
     properties.update(
-        inference_address=f"http://127.0.0.1:{ports.inference}",
-        management_address=f"http://127.0.0.1:{ports.management}",
-        metrics_address=f"http://127.0.0.1:{ports.metrics}",
-        grpc_inference_port=str(ports.grpc_inference),
-        grpc_management_port=str(ports.grpc_management),
+        **ports.settings(),
         model_store=str(model_store),
         metrics_config=str(metrics_config),
         allowed_urls=properties["allowed_urls"].replace(container_store, str(model_store)),
@@ -188,7 +184,7 @@ class ContainerTorchServe:
 
     @property
     def inference_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.inference}"
+        return self.ports.url("inference")
 
     @property
     def ping_url(self) -> str:
@@ -196,11 +192,11 @@ class ContainerTorchServe:
 
     @property
     def management_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.management}"
+        return self.ports.url("management")
 
     @property
     def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.metrics}/metrics"
+        return f"{self.ports.url('metrics')}/metrics"
 
     @property
     def key_file(self) -> Path:
