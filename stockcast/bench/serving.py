@@ -15,7 +15,7 @@ served with torchserve/config.properties, each by a fresh TorchServe on free loo
 a time, in turn for `rounds` rounds (empty, checks, stockcast, empty, ...) so a change in the
 machine's load falls on all. wrk (a C load generator, `apt-get install wrk`) POSTs the sample's
 last 250 rows for `duration` seconds at each concurrency (1, 8, 32) after a short discarded
-warm-up.
+warm-up, once each server has answered that CSV (stockcast/bench/wrk.py).
 
 Reported per server (the median over rounds: one round disturbed by a neighbour, which happens
 on this shared machine, moves a mean by a third) and as ratios to the empty handler: p50 at
@@ -32,7 +32,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 import zipfile
@@ -40,18 +39,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import psutil
 import torch
 
 from stockcast.app.layout import ProjectLayout
+from stockcast.bench.wrk import CONCURRENCY, WARMUP_S, load_levels, ratios_to, summarize
 from stockcast.errors import StockcastError
 from stockcast.inputs.bars import Bars
 from stockcast.model.forecaster import Forecaster, network_returns
 from stockcast.release.packaging import MANIFEST, archive_handler, build_mar, newest_servable_run
 from stockcast.serving.service import answer_batch, parse_request
-from stockcast.stack.torchserve import LocalTorchServe, Ports, group_members
 
-CONCURRENCY = (1, 8, 32)
 EMPTY_MODEL = (
     "empty"  # the floor: stockcast/bench/handlers/empty_handler.py, served under this name
 )
@@ -63,26 +60,8 @@ SERVERS = (EMPTY_MODEL, CHECKS_MODEL, MODEL)  # the order within each round
 LABELS = {EMPTY_MODEL: "empty handler", CHECKS_MODEL: "read + checks only", MODEL: "stockcast"}
 TARGET_P50_RATIO = 1.5  # target: p50 at c=1 at most 1.5x the empty handler's
 TARGET_RPS_RATIO = 0.35  # ... and requests/s at c=8 at least 0.35x its
-WARMUP_S = 3  # wrk's discarded warm-up at each server start
 START_S = 12.0  # about what a fresh TorchServe takes to load an archive and answer, here
 IN_PROCESS_S = 30.0  # about what the in-process timings and the three archives take
-# wrk's Lua hooks: POST the CSV, then print one JSON line of exact latency percentiles (µs)
-WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "text/csv"
-local file = assert(io.open(os.getenv("BENCH_CSV"), "rb"))
-wrk.body = file:read("*a")
-file:close()
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, ' ..
-    '"non_2xx": %d, "socket_errors": %d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
-    latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
-end
-"""
 
 
 def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> tuple[dict[str, list[float]], dict]:
@@ -138,53 +117,6 @@ def served_model(forecaster: Forecaster, bars: Bars) -> dict:
     }
 
 
-def server_cpu_seconds(server: LocalTorchServe) -> float:
-    """CPU time used so far by TorchServe's process group: the Java frontend and its workers."""
-    total = 0.0
-    for pid in group_members(server.pid):
-        try:
-            times = psutil.Process(pid).cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
-
-
-def run_wrk(
-    server: LocalTorchServe, script: Path, csv: Path, connections: int, duration_s: int
-) -> dict:
-    command = [
-        "wrk",
-        f"--connections={connections}",
-        f"--threads={min(connections, 2)}",
-        f"--duration={duration_s}s",
-        "--timeout=10s",
-        f"--script={script}",
-        server.prediction_url,
-    ]
-    cpu_before = server_cpu_seconds(server)
-    output = subprocess.run(
-        command, capture_output=True, text=True, check=True, env={"BENCH_CSV": str(csv)}
-    ).stdout
-    cpu_used = server_cpu_seconds(server) - cpu_before
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    result = json.loads(line.removeprefix("RESULT "))
-    seconds = result["duration_us"] / 1e6
-    return {
-        "concurrency": connections,
-        "requests": result["requests"],
-        "requests_per_s": result["requests"] / seconds,
-        "p50_ms": result["p50_us"] / 1000,
-        "p95_ms": result["p95_us"] / 1000,
-        "p99_ms": result["p99_us"] / 1000,
-        "non_2xx": result["non_2xx"],
-        "socket_errors": result["socket_errors"],
-        # what a request costs the server whatever else runs on the machine: the throughput
-        # ceiling on N idle cores is about N * 1000 / server_cpu_ms_per_request
-        "server_cpu_ms_per_request": cpu_used * 1000 / max(result["requests"], 1),
-    }
-
-
 def resolve_mar(layout: ProjectLayout, mar: Path | None, run: Path | None, scratch: Path) -> Path:
     """The given archive, else a fresh one from `run` or the newest run, so today's serving/
     settings count."""
@@ -219,65 +151,6 @@ def benchmark_seconds(duration_s: float, rounds: int) -> float:
     round and server a TorchServe start, wrk's warm-up and one `duration_s` per concurrency."""
     per_server = START_S + WARMUP_S + duration_s * len(CONCURRENCY)
     return IN_PROCESS_S + rounds * len(SERVERS) * per_server
-
-
-def load_levels(
-    layout: ProjectLayout,
-    store: Path,
-    model_name: str,
-    scratch: Path,
-    csv: Path,
-    duration_s: int,
-    progress: Callable[[str], None] = lambda line: None,
-) -> tuple[dict, list[dict]]:
-    """Start a fresh TorchServe for `<store>/<model_name>.mar`, run wrk at each concurrency, stop
-    it; the model's settings as the server reports them, and one result per concurrency."""
-    script = scratch / "post_csv.lua"
-    script.write_text(WRK_SCRIPT)
-    state = Path(tempfile.mkdtemp(prefix=f"{model_name}-", dir=scratch))
-    server = LocalTorchServe.start(layout, store, state, ports=Ports.free(), model_name=model_name)
-    try:
-        settings = server.describe()
-        run_wrk(server, script, csv, 8, WARMUP_S)  # warm-up, discarded
-        results = []
-        for c in CONCURRENCY:
-            results.append(run_wrk(server, script, csv, c, duration_s))
-            progress(
-                f"{LABELS[model_name]}, c={c}: {results[-1]['requests_per_s']:,.0f} requests/s, "
-                f"p50 {results[-1]['p50_ms']:.2f} ms"
-            )
-        return settings, results
-    finally:
-        server.stop()
-
-
-def summarize(rounds: list[list[dict]]) -> dict:
-    """One server's figures over its rounds: medians of rates, latencies and CPU; summed errors."""
-    levels = {}
-    for c, results in zip(CONCURRENCY, zip(*rounds, strict=True), strict=True):
-        levels[c] = {
-            key: statistics.median(r[key] for r in results)
-            for key in ("requests_per_s", "p50_ms", "p95_ms", "p99_ms", "server_cpu_ms_per_request")
-        } | {"errors": sum(r["non_2xx"] + r["socket_errors"] for r in results)}
-    return {
-        "p50_ms_c1": levels[1]["p50_ms"],
-        "requests_per_s_c8": levels[8]["requests_per_s"],
-        "requests_per_s_c32": levels[32]["requests_per_s"],
-        "server_cpu_ms_per_request_c8": levels[8]["server_cpu_ms_per_request"],
-        "errors": sum(level["errors"] for level in levels.values()),
-        "levels": {str(c): level for c, level in levels.items()},
-    }
-
-
-def ratios_to(ours: dict, floor: dict) -> dict:
-    """A server's figures over a floor's."""
-    return {
-        "p50_c1": ours["p50_ms_c1"] / floor["p50_ms_c1"],
-        "requests_per_s_c8": ours["requests_per_s_c8"] / floor["requests_per_s_c8"],
-        "requests_per_s_c32": ours["requests_per_s_c32"] / floor["requests_per_s_c32"],
-        "server_cpu_ms_per_request_c8": ours["server_cpu_ms_per_request_c8"]
-        / floor["server_cpu_ms_per_request_c8"],
-    }
 
 
 def compare(ours: dict, floor: dict) -> tuple[dict, dict]:
@@ -321,10 +194,11 @@ def benchmark(
         runs: dict[str, list[list[dict]]] = {name: [] for name in SERVERS}
         for number in range(1, rounds + 1):
             for name in SERVERS:
-                settings, results = load_levels(
+                settings, _, results = load_levels(
                     layout,
                     stores[name],
                     name,
+                    LABELS[name],
                     scratch,
                     csv,
                     duration_s,
