@@ -25,6 +25,8 @@ COLUMNS = (
     ("rel_mae", "rel. MAE", "{:.4f}"),
     ("rmse", "RMSE", "{:.3f}"),
     ("directional_accuracy", "direction", "{:.3f}"),
+    ("direction_n", "on days", "{:.0f}"),  # the pairs the direction is judged on...
+    ("direction_up_share", "always-up there", "{:.3f}"),  # ...and its baseline on them
     ("coverage", "coverage", "{:.3f}"),
     ("mean_width", "width", "{:.4f}"),
     ("winkler", "interval score", "{:.3f}"),
@@ -70,7 +72,10 @@ def print_backtest(report: dict[str, Any]) -> None:
     console = Console(width=160)
     console.print(table)
     up = next(iter(report["methods"].values()))["up_share"]
-    console.print(f"always-up directional accuracy on these days: {up:.3f}")
+    console.print(
+        f"always-up directional accuracy on the days the close moved: {cell(up, '{:.3f}')} "
+        "(each direction is judged on its own days, with always-up's share on them beside it)"
+    )
     for name, test in report["tests"].items():
         console.print(
             f"Diebold-Mariano {name.replace('_', ' ')}: mean loss difference "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import t as student_t
 
-from stockcast.evaluation.metrics import interval_coverage
+from stockcast.evaluation.metrics import interval_coverage, up_share
 from stockcast.evaluation.references import Band
 
 
@@ -37,6 +37,16 @@ def mean_width(last_close: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> 
     return float(np.mean((upper - lower) / last_close[:, None]))
 
 
+def direction_calls(
+    last_close: np.ndarray, actual: np.ndarray, point: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(called, moved, judged) [n, H]: the sign of the forecast's move and of the actual one, and
+    the pairs where both are non-zero, the only ones a direction can be judged on."""
+    called = np.sign(point - last_close[:, None])  # [n, H]
+    moved = np.sign(actual - last_close[:, None])  # [n, H]
+    return called, moved, (called != 0) & (moved != 0)
+
+
 def directional_accuracy(
     last_close: np.ndarray, actual: np.ndarray, point: np.ndarray
 ) -> float | None:
@@ -47,9 +57,7 @@ def directional_accuracy(
     has no directional accuracy, and 0 would read as always wrong. Likewise a day on which the
     served forecast is the naive one (a refit whose shrink is 0) calls nothing and is left out.
     """
-    called = np.sign(point - last_close[:, None])  # [n, H]
-    moved = np.sign(actual - last_close[:, None])  # [n, H]
-    judged = (called != 0) & (moved != 0)
+    called, moved, judged = direction_calls(last_close, actual, point)
     if not np.any(judged):
         return None
     return float(np.mean(called[judged] == moved[judged]))
@@ -65,7 +73,10 @@ def score_method(
     over it, a relative MAE (not Hyndman's in-sample-scaled MASE); `rel_mae` holds the same value
     under its plain name. mae, rmse and winkler are in price units; mean_width is relative to the
     last close. The pinball keys are named for the band's quantiles (pinball_10 and pinball_90 at
-    level 0.8), scoring its lower and upper edges.
+    level 0.8), scoring its lower and upper edges. `directional_accuracy` is judged on
+    `direction_n` (day, step) pairs, those where the forecast called a direction and the close
+    moved; `direction_up_share` is always-up's accuracy on those same pairs, its baseline, and
+    `up_share` always-up's on every pair where the close moved (`metrics.up_share`).
     """
     if actual.shape != band.point.shape or last_close.shape != actual.shape[:1]:
         raise ValueError(
@@ -74,6 +85,7 @@ def score_method(
         )
     alpha = 1.0 - band.level
     error = band.point - actual  # [n, H]
+    _, _, judged = direction_calls(last_close, actual, band.point)
     mae = float(np.mean(np.abs(error)))
     low_q, high_q = alpha / 2, 1.0 - alpha / 2
     return {
@@ -83,7 +95,9 @@ def score_method(
         "rel_mae": mae / naive_mae,
         "rmse": float(np.sqrt(np.mean(error**2))),
         "directional_accuracy": directional_accuracy(last_close, actual, band.point),
-        "up_share": float(np.mean(actual > last_close[:, None])),
+        "direction_n": int(np.count_nonzero(judged)),
+        "direction_up_share": up_share(last_close, actual, among=judged),
+        "up_share": up_share(last_close, actual),
         "coverage": interval_coverage(actual, band.lower, band.upper),
         "mean_width": mean_width(last_close, band.lower, band.upper),
         "winkler": float(np.mean(interval_score(actual, band.lower, band.upper, alpha))),

@@ -37,10 +37,24 @@ def directional_accuracy(
     return float(np.mean(real_up == called_up))
 
 
-def up_share(last_close: np.ndarray, actual: np.ndarray) -> float:
-    """Share of days the close rose: the accuracy of always calling 'up', the baseline for direction."""
-    moved = actual[:, 0] != last_close
-    return float(np.mean(actual[moved, 0] > last_close[moved]))
+def up_share(
+    last_close: np.ndarray, actual: np.ndarray, among: np.ndarray | None = None
+) -> float | None:
+    """Share of (day, step) pairs on which the close rose: the accuracy of always calling 'up',
+    the baseline for directional accuracy. The one definition, for training and the backtest.
+
+    last_close: [n]; actual: [n, H] (pass actual[:, :1] for the first step alone). Pairs on which
+    the close did not move are left out, as directional accuracy leaves them out: always-up is
+    neither right nor wrong there. `among` [n, H] (bool) restricts the pairs further, e.g. to the
+    ones a forecast called a direction on. None when no pair is left.
+    """
+    base = np.broadcast_to(last_close[:, None], actual.shape)  # [n, H]
+    counted = actual != base
+    if among is not None:
+        counted &= among
+    if not np.any(counted):
+        return None
+    return float(np.mean(actual[counted] > base[counted]))
 
 
 def interval_coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
@@ -65,7 +79,7 @@ def forecast_report(
     # in-sample naive MAE); called `mase` before 0.2.0
     report[f"{prefix}/rel_mae"] = model["mae"] / naive["mae"]
     report[f"{prefix}/directional_accuracy"] = directional_accuracy(last_close, actual, predicted)
-    report[f"{prefix}/up_share"] = up_share(last_close, actual)
+    report[f"{prefix}/up_share"] = up_share(last_close, actual[:, :1])  # the first step, as above
     report[f"{prefix}/interval_coverage"] = interval_coverage(actual, lower, upper)
     report[f"{prefix}/interval_width"] = float(np.mean(upper - lower))
     report[f"{prefix}/samples"] = float(len(actual))

@@ -13,7 +13,7 @@ from stockcast.evaluation.comparison import (
     pinball,
     score_method,
 )
-from stockcast.evaluation.metrics import interval_coverage
+from stockcast.evaluation.metrics import forecast_report, interval_coverage, up_share
 from stockcast.evaluation.references import Band
 
 
@@ -56,6 +56,8 @@ def test_score_method_on_two_hand_computed_days():
             "rel_mae": 7.0 / 7.5,
             "rmse": np.sqrt((8**2 + 6**2) / 2),
             "directional_accuracy": 0.5,  # called up twice, went up once
+            "direction_n": 2,
+            "direction_up_share": 0.5,
             "up_share": 0.5,
             "coverage": 0.0,
             "mean_width": (10 / 100 + 8 / 100) / 2,
@@ -73,7 +75,32 @@ def test_a_forecast_that_never_moves_has_no_directional_accuracy():
     actual = np.array([[101.0, 99.0], [98.0, 97.0]])  # errors 1, 1, 2, 3
     scores = score_method(last, actual, band, naive_mae=1.75)
     assert scores["directional_accuracy"] is None
+    assert scores["direction_n"] == 0 and scores["direction_up_share"] is None
     assert scores["mase"] == 1.0 and scores["up_share"] == 0.25
+
+
+def test_direction_carries_its_days_and_always_ups_share_on_those_same_days():
+    last = np.full(5, 10.0)
+    actual = np.array([[11.0], [9.0], [12.0], [10.0], [8.0]])  # up, down, up, flat, down
+    point = np.array([[10.5], [10.5], [10.0], [10.5], [9.5]])  # up, up, none, up, down
+    flat = np.repeat(last[:, None], 1, axis=1)
+    band = Band(name="m", level=0.8, point=point, lower=flat - 5, upper=flat + 5)
+    scores = score_method(last, actual, band, naive_mae=1.0)
+    # judged: days 0, 1 and 4 (day 2 calls nothing, day 3 did not move)
+    assert scores["direction_n"] == 3
+    assert scores["directional_accuracy"] == pytest.approx(2 / 3)
+    assert scores["direction_up_share"] == pytest.approx(1 / 3)  # only day 0 rose
+    assert scores["up_share"] == pytest.approx(2 / 4)  # the flat day is left out
+
+
+def test_training_and_the_backtest_count_unchanged_days_alike():
+    last = np.full(4, 10.0)
+    actual = np.array([[11.0], [10.0], [10.0], [9.0]])  # up, flat, flat, down
+    naive = np.repeat(last[:, None], 1, axis=1)
+    band = Band(name="naive", level=0.8, point=naive, lower=naive - 1, upper=naive + 1)
+    training = forecast_report("test", last, actual, naive, naive - 1, naive + 1)
+    backtest = score_method(last, actual, band, naive_mae=0.5)
+    assert training["test/up_share"] == backtest["up_share"] == up_share(last, actual) == 0.5
 
 
 def test_diebold_mariano_of_identical_losses_is_no_difference():

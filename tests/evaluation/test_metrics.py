@@ -53,6 +53,15 @@ def test_direction_scores_the_served_forecast_and_up_share_is_its_baseline():
     served = np.array([[10.1], [10.1], [9.9], [10.3]])
     assert directional_accuracy(last, actual, served) == pytest.approx(1 / 3)
     assert up_share(last, actual) == pytest.approx(2 / 3)
+    assert up_share(last, actual, among=np.array([[True], [True], [False], [True]])) == 0.5
+
+
+def test_up_share_counts_every_step_that_moved_and_none_when_nothing_moved():
+    last = np.array([10.0, 10.0])
+    actual = np.array([[11.0, 10.0], [9.0, 12.0]])  # up, flat (left out), down, up
+    assert up_share(last, actual) == pytest.approx(2 / 3)
+    assert up_share(last, actual[:, :1]) == 0.5
+    assert up_share(last, np.full((2, 1), 10.0)) is None
 
 
 def test_conformal_quantile_is_the_finite_sample_rank():
