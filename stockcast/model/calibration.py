@@ -1,12 +1,18 @@
-"""Post-hoc calibration: shrinkage toward the naive forecast, chosen on the selection split, and
-a split-conformal prediction interval, whose scores come from a calibration split that no fitting
-or selection saw (split-conformal coverage holds only then). Nothing here sees the test split.
+"""Post-hoc calibration of the band: a conformal quantile of the realised moves in units of the
+forecast scale, taken from a calibration split that no fitting or selection saw, and at serving
+time re-taken on the upload's own recent days (self-calibration). Nothing here sees the test
+split.
+
+What the coverage rests on: the stored quantile is split-conformal (exchangeable calibration
+rows give at least the nominal coverage on average); the self-calibrated quantile of an upload is
+an empirical quantile of its own last days, which tracks the series but carries no finite-sample
+guarantee, since its days are neither exchangeable with tomorrow nor held out from anything.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache, cached_property
 
 import numpy as np
@@ -15,7 +21,6 @@ from numpy.lib.stride_tricks import as_strided
 from stockcast.errors import StockcastError
 from stockcast.model.features import FEATURE_NAMES, RETURN_FEATURE
 
-SHRINK_GRID = np.linspace(0.0, 1.0, 21)
 _GAP, _RANGE, _BODY = (FEATURE_NAMES.index(name) for name in ("gap", "range", "body"))
 # an upload's own quantile is used from this many scored days on (below, the stored one):
 # fewer cannot place an 80% conformal rank (ceil((n + 1) * 0.8) <= n needs n >= 4) with any
@@ -29,14 +34,11 @@ class CalibrationSettings:
     and holds every value: no field has a default here, so the config is their one source.
 
     level: nominal coverage of the conformal prediction interval (0.8 for 80%).
-    shrink_tolerance_se: the smallest shrink within this many standard errors of the best
-        validation MAE is taken (`fit_calibration`).
     vol_lambda, vol_estimator, self_rows, prior_rows: copied into the `Calibration` the model
         serves with; see there.
     """
 
     level: float
-    shrink_tolerance_se: float
     vol_lambda: float
     vol_estimator: str
     self_rows: int
@@ -47,26 +49,26 @@ class CalibrationSettings:
 class Calibration:
     """Plain numbers stored beside the weights.
 
-    shrink: factor in [0, 1] applied to the network's log-return forecast. 0 is the naive
-        forecast; it is picked on validation, so a network without skill falls back to naive
-        instead of adding noise to it.
     level: nominal coverage of the interval (0.8 for an 80% interval).
-    quantiles: per horizon step k, the conformal quantile of |error| / (sigma * sqrt(k)) on the
-        calibration split, where sigma is the EWMA volatility (`vol_lambda`) of the daily log
-        returns inside the input window; the band widens within days of a turbulent spell.
+    quantiles: per horizon step k, the conformal quantile of |move| / (sigma * sqrt(k) *
+        exp(f_k)) on the calibration split, where sigma is the EWMA volatility (`vol_lambda`) of
+        the daily variances inside the input window (the no-network scale) and f_k the network's
+        log factor on it.
+    baseline_quantiles: the same with f = 0: the band without the network (its ablation,
+        `Forecaster.ablated`), calibrated on the same rows.
     vol_lambda: the EWMA decay of that volatility (RiskMetrics' 0.94; 1 weighs the window evenly).
     vol_estimator: the daily variance it averages: "close" (squared returns) or "ohlc" (gap and
         Garman-Klass range); see `window_volatility`.
-    self_rows: at serving time, score the model on up to this many of the upload's own most
-        recent days and take the band's quantile from them (0: always the stored quantiles),
-        so a series calmer or wilder than the training tickers gets the band it needs.
+    self_rows: at serving time, score the band on up to this many of the upload's own most
+        recent days and take its quantile from them (0: always the stored quantiles), so a
+        series calmer or wilder than the training tickers gets the band it needs.
     prior_rows: how many scores the stored quantile counts as in that blend: an upload with n
         scored days gets (n * its own quantile + prior_rows * stored) / (n + prior_rows).
     """
 
-    shrink: float
     level: float
     quantiles: tuple[float, ...]
+    baseline_quantiles: tuple[float, ...]
     vol_lambda: float = 1.0
     self_rows: int = 0
     prior_rows: int = 50
@@ -78,14 +80,18 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: dict) -> Calibration:
         return cls(
-            float(data["shrink"]),
             float(data["level"]),
             tuple(data["quantiles"]),
+            tuple(data["baseline_quantiles"]),
             float(data.get("vol_lambda", 1.0)),
             int(data.get("self_rows", 0)),
             int(data.get("prior_rows", 50)),
             str(data.get("vol_estimator", "close")),
         )
+
+    def without_network(self) -> Calibration:
+        """The calibration of the band with the network's factor removed."""
+        return replace(self, quantiles=self.baseline_quantiles)
 
     def volatility(self, windows: np.ndarray) -> np.ndarray:
         """The band's volatility scale of each raw window [n, W, F] -> [n]."""
@@ -192,95 +198,36 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
 
 
 def min_calibration_rows(level: float) -> int:
-    """The fewest rows with a bounded conformal band at `level`: ceil((n + 1) * level) <= n.
-
-    At least 2 as well, so that the shrink rule has a standard error.
-    """
+    """The fewest rows with a bounded conformal band at `level`: ceil((n + 1) * level) <= n."""
     if not 0 < level < 1:
         raise CalibrationError(f"calibration.level must lie strictly between 0 and 1, got {level}")
-    n = 2
+    n = 1
     while math.ceil((n + 1) * level) > n:
         n += 1
     return n
 
 
-def newey_west_standard_error(values: np.ndarray, horizon: int = 1) -> float:
-    """Standard error of the mean of a serially dependent series [n] (Newey-West, Bartlett).
+def conformal_quantiles(
+    log_factor: np.ndarray, actual_return: np.ndarray, sigma: np.ndarray, level: float
+) -> tuple[float, ...]:
+    """Per horizon step, the conformal quantile of |move| / (sigma * sqrt(k) * exp(f_k)).
 
-    Daily forecast errors are not independent: volatility clusters, and h-step targets overlap
-    by h - 1 days, so the iid formula understates the noise in a mean difference. The lag is
-    max(horizon - 1, floor(4 * (n / 100) ** (2 / 9))), the rule the backtest's Diebold-Mariano
-    test uses; a negative long-run variance estimate counts as 0. Needs n >= 2.
-    """
-    n = values.size
-    lag = min(max(horizon - 1, int(4 * (n / 100) ** (2 / 9))), n - 1)
-    centred = values - values.mean()
-    autocov = np.array([centred[k:] @ centred[: n - k] / n for k in range(lag + 1)])  # [lag+1]
-    weights = 1.0 - np.arange(1, lag + 1) / (lag + 1)  # Bartlett, [lag]
-    return math.sqrt(max(autocov[0] + 2.0 * weights @ autocov[1:], 0.0) / n)
-
-
-def fit_calibration(
-    raw_return: np.ndarray,
-    actual_return: np.ndarray,
-    last_close: np.ndarray,
-    sigma: np.ndarray,
-    level: float,
-    tolerance_se: float = 0.5,
-) -> Calibration:
-    """Choose the shrinkage on validation price errors, then the conformal quantiles.
-
-    The shrink is the smallest grid value whose validation MAE lies within `tolerance_se`
-    standard errors (Newey-West, of the paired difference of absolute errors) of the best one:
-    a gain over naive that validation cannot tell from noise is not taken. 0 keeps the best
-    factor as is.
-
-    Args:
-        raw_return: network log-return forecasts [n, H].
-        actual_return: realised cumulative log returns [n, H].
-        last_close: anchor closes [n].
-        sigma: window volatility [n].
-        level: interval coverage, e.g. 0.8.
-        tolerance_se: how many standard errors of MAE a smaller shrink may give up.
+    log_factor: the network's log factors [n, H] (zeros: the no-network band). actual_return:
+    realised cumulative log returns [n, H]. sigma: the windows' no-network scale [n]. Pass rows
+    that played no part in fitting or selection.
 
     Raises:
-        CalibrationError: fewer rows than `min_calibration_rows(level)` (4 at 0.8): no
-            standard error, or no bounded conformal band.
+        CalibrationError: fewer rows than `min_calibration_rows(level)` (4 at 0.8): with fewer
+            the band would be unbounded.
     """
-    n, horizon = raw_return.shape
+    n, horizon = actual_return.shape
     need = min_calibration_rows(level)
     if n < need:
         raise CalibrationError(
             f"calibration has {n} sample(s); a {level:.0%} conformal interval needs at least "
             f"{need} (with fewer its band is unbounded): give calibration more rows "
-            f"(a larger data.val_fraction or a longer date range) or lower calibration.level"
+            f"(a larger data.calib_fraction or a longer date range) or lower calibration.level"
         )
-    actual_close = last_close[:, None] * np.exp(actual_return)  # [n, H]
-    abs_errors = np.stack(
-        [
-            np.abs(last_close[:, None] * np.exp(a * raw_return) - actual_close).mean(axis=1)
-            for a in SHRINK_GRID
-        ]
-    )  # [G, n]
-    mae = abs_errors.mean(axis=1)
-    best = int(np.argmin(mae))
-    paired = abs_errors - abs_errors[best]  # [G, n]
-    standard_error = np.array([newey_west_standard_error(row, horizon) for row in paired])  # [G]
-    shrink = float(SHRINK_GRID[np.flatnonzero(mae <= mae[best] + tolerance_se * standard_error)[0]])
-    quantiles = conformal_quantiles(raw_return, actual_return, sigma, shrink, level)
-    scores = np.abs(actual_return - shrink * raw_return) / horizon_scale(sigma, horizon)
-    quantiles = tuple(conformal_quantile(scores[:, k], level) for k in range(scores.shape[1]))
-    return Calibration(shrink=shrink, level=level, quantiles=quantiles)
-
-
-def conformal_quantiles(
-    raw_return: np.ndarray,
-    actual_return: np.ndarray,
-    sigma: np.ndarray,
-    shrink: float,
-    level: float,
-) -> tuple[float, ...]:
-    """Per horizon step, the conformal quantile of |error| / (sigma * sqrt(k)) of the served
-    (shrunk) forecast. Pass rows that played no part in fitting or choosing `shrink`."""
-    scores = np.abs(actual_return - shrink * raw_return) / horizon_scale(sigma, raw_return.shape[1])
-    return tuple(conformal_quantile(scores[:, k], level) for k in range(scores.shape[1]))
+    scale = horizon_scale(sigma, horizon) * np.exp(log_factor)  # [n, H]
+    scores = np.abs(actual_return) / scale
+    return tuple(conformal_quantile(scores[:, k], level) for k in range(horizon))

@@ -1,5 +1,9 @@
 """The inference class: load a trained artifact directory and forecast from OHLCV frames.
 
+The forecast is the last close (daily closes are close to a random walk; no point forecast beat
+it on the bundled series) with an 80% band around it whose width the network forecasts: the
+window's no-network scale times the network's factor times a conformal quantile.
+
 Training evaluates the test split through `Forecaster.forecast_windows`, and the TorchServe
 handler only wraps `Forecaster.predict_bars` (which `predict_frames` calls too), so the served
 numbers are the trained numbers.
@@ -30,29 +34,31 @@ from stockcast.model.calibration import Calibration, horizon_scale
 from stockcast.model.drift import DriftReference
 from stockcast.model.features import FEATURE_NAMES, RETURN_FEATURE, bar_features
 from stockcast.model.network import LSTMNet
+from stockcast.model.network_inputs import INPUT_NAMES, network_inputs
 from stockcast.model.scaling import Standardizer
 from stockcast.model.windows import sliding_windows
 
 ARTIFACT_DIR = "artifact"  # a training run's subdirectory that holds the two files below
 WEIGHTS_FILE = "weights.pt"
 SPEC_FILE = "forecaster.json"
+ARTIFACT_FORMAT = 2  # 2: the network forecasts the band's scale from scale-relative inputs
 
 
 @dataclass(frozen=True)
 class WindowForecast:
     """Forecasts for a batch of raw windows, in log-return units, each [n, H]."""
 
-    raw_return: np.ndarray  # the network's own call
-    log_return: np.ndarray  # after shrinkage: what is served
-    half_width: np.ndarray  # interval half-width around `log_return`
+    log_factor: np.ndarray  # the network's log factor on the no-network scale (0: no network)
+    half_width: np.ndarray  # interval half-width around the last close
 
     def closes(self, last_close: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(point, lower, upper) closes [n, H] from the anchor closes [n]."""
+        """(point, lower, upper) closes [n, H] from the anchor closes [n]: the point is the last
+        close, the band symmetric around it in log terms."""
         base = last_close[:, None]
         return (
-            base * np.exp(self.log_return),
-            base * np.exp(self.log_return - self.half_width),
-            base * np.exp(self.log_return + self.half_width),
+            np.repeat(base, self.half_width.shape[1], axis=1),
+            base * np.exp(-self.half_width),
+            base * np.exp(self.half_width),
         )
 
 
@@ -62,7 +68,7 @@ class _Upload:
 
     windows: np.ndarray  # [m, W, F] raw: the scored windows, then the backtest and latest ones
     realised: np.ndarray  # [scored, H] cumulative log returns after each scored window
-    sigma: np.ndarray  # [m] window volatility
+    sigma: np.ndarray  # [m] window volatility: the no-network scale
     last_close: np.ndarray  # [2] closes at the backtest window and the latest
     drift: dict | None  # where the upload's recent volatility and returns sit in training's
 
@@ -74,6 +80,22 @@ class Forecaster:
     (`exchange_calendars` name) that dates its daily forecasts.
     """
 
+    def ablated(self) -> Forecaster:
+        """The same forecaster without the network: the no-network scale times its own stored
+        quantile, self-calibrated the same way. The backtest scores it beside the model
+        (`no_network`) to show what the network adds."""
+        return Forecaster(
+            self.net,
+            self.scaler,
+            self.calibration.without_network(),
+            window=self.window,
+            interval=self.interval,
+            info={**self.info, "network": "removed"},
+            calendar=self.calendar,
+            drift=self.drift,
+            use_network=False,
+        )
+
     def __init__(
         self,
         net: LSTMNet,
@@ -84,8 +106,10 @@ class Forecaster:
         info: dict | None = None,
         calendar: str = DEFAULT_CALENDAR,
         drift: DriftReference | None = None,
+        use_network: bool = True,
     ) -> None:
         self.net = net.eval()
+        self.use_network = use_network  # False: the ablation, the band without the network
         self.scaler = scaler
         self.calibration = calibration
         self.window = window
@@ -127,10 +151,17 @@ class Forecaster:
     def forecast_windows(self, windows: np.ndarray) -> WindowForecast:
         """One vectorised forward pass over raw (unscaled) windows [n, W, F], with the stored
         quantiles (training evaluates its splits this way)."""
-        raw = network_returns(self.net, self.scaler, windows)  # [n, H]
         sigma = self.calibration.volatility(windows)  # [n]
-        half = horizon_scale(sigma, self.horizon) * self.calibration.stored_quantiles[None, :]
-        return WindowForecast(raw, self.calibration.shrink * raw, half)
+        factor = self.log_factors(windows, sigma)  # [n, H]
+        scale = horizon_scale(sigma, self.horizon) * np.exp(factor)
+        return WindowForecast(factor, scale * self.calibration.stored_quantiles[None, :])
+
+    def log_factors(self, windows: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """The network's log factors [n, H] for raw windows [n, W, F] with no-network scale
+        sigma [n]; zeros for the ablation."""
+        if not self.use_network:
+            return np.zeros((len(windows), self.horizon))
+        return network_log_factors(self.net, self.scaler, windows, sigma)
 
     def predict(self, frame: pd.DataFrame) -> dict:
         """Forecast for one validated OHLCV frame (see `predict_frames`)."""
@@ -145,22 +176,22 @@ class Forecaster:
         (the forecast and band the model gave for that row from the rows before it, and whether
         the actual close fell inside) and where the upload sits in the training distribution.
 
-        Each frame is also scored on its own recent days (up to `calibration.self_rows`: the
+        Each upload is also scored on its own recent days (up to `calibration.self_rows`: the
         windows whose H targets lie inside the upload), and its band takes its quantile from
-        those scores blended with the stored one: the upload calibrates its own band. All frames
-        share one forward pass; the scored windows join it only when the served forecast depends
-        on the network (shrink > 0), since a naive forecast's errors need no network. Frames must
-        be validated, pass `check_bars` and hold at least `min_rows` rows.
+        those scores blended with the stored one: the upload calibrates its own band. All
+        uploads' windows share one forward pass. Uploads must be validated, pass `check_bars`
+        and hold at least `min_rows` rows.
         """
         prepared = [self._upload(bars) for bars in uploads]
-        parts = [self._network_part(upload) for upload in prepared]
-        raw = network_returns(self.net, self.scaler, np.concatenate(parts))  # [rows, H]
+        factors = self.log_factors(
+            np.concatenate([upload.windows for upload in prepared]),
+            np.concatenate([upload.sigma for upload in prepared]),
+        )  # [rows, H]
         answers, offset = [], 0
-        for bars, upload, part in zip(uploads, prepared, parts, strict=True):
-            used = len(part)
-            own_raw = raw[offset : offset + used]
+        for bars, upload in zip(uploads, prepared, strict=True):
+            used = len(upload.windows)
+            answers.append(self._answer(bars, upload, factors[offset : offset + used]))
             offset += used
-            answers.append(self._answer(bars, upload, own_raw))
         return answers
 
     @property
@@ -182,13 +213,7 @@ class Forecaster:
     def network_windows(self, bars: Bars) -> np.ndarray:
         """The raw windows [n, W, F] of validated `bars` that `predict_bars` runs the network on:
         what a request costs in forward passes."""
-        return self._network_part(self._upload(bars))
-
-    def _network_part(self, upload: _Upload) -> np.ndarray:
-        """All of an upload's windows when the served forecast depends on the network (shrink >
-        0: its scored days need the network's forecasts too), else the backtest and latest ones,
-        since a naive forecast's errors need no network."""
-        return upload.windows if self.calibration.shrink > 0 else upload.windows[-2:]
+        return self._upload(bars).windows
 
     def _upload(self, bars: Bars) -> _Upload:
         """The windows of one upload: its scored days' (oldest first), then the backtest one and
@@ -208,13 +233,12 @@ class Forecaster:
         drift = self.drift.describe(features[:, RETURN_FEATURE]) if self.drift else None
         return _Upload(windows, realised, sigma, bars.close[-2:], drift)
 
-    def _answer(self, bars: Bars, upload: _Upload, raw: np.ndarray) -> dict:
+    def _answer(self, bars: Bars, upload: _Upload, factor: np.ndarray) -> dict:
         cal = self.calibration
         scored = len(upload.realised)
-        # the served forecast's errors on the scored days (a naive forecast's are the returns)
-        errors = upload.realised - cal.shrink * raw[:scored] if cal.shrink > 0 else upload.realised
-        spread = horizon_scale(upload.sigma, self.horizon)  # [windows, H]
-        scores = np.abs(errors) / spread[:scored]
+        # the band's scale on every window: no-network scale x the network's factor, [windows, H]
+        spread = horizon_scale(upload.sigma, self.horizon) * np.exp(factor)
+        scores = np.abs(upload.realised) / spread[:scored]  # the point is the last close
         latest = scores[-cal.self_rows :] if cal.self_rows else scores
         quantiles, used = cal.blended_quantiles(latest)
         # the backtest window's band must not know its own outcome: leave out the scores whose
@@ -222,8 +246,7 @@ class Forecaster:
         known = scores[: max(scored - self.horizon, 0)]
         earlier, _ = cal.blended_quantiles(known[-cal.self_rows :] if cal.self_rows else known)
         half = spread[-2:] * np.array([earlier, quantiles])  # [2, H] backtest window, latest
-        forecast = WindowForecast(raw[-2:], cal.shrink * raw[-2:], half)
-        point, lower, upper = forecast.closes(upload.last_close)
+        point, lower, upper = WindowForecast(factor[-2:], half).closes(upload.last_close)
         stored = cal.stored_quantiles
         covered = np.count_nonzero(latest[:, 0] <= stored[0])
         recent = covered / len(latest) if len(latest) else None
@@ -235,6 +258,9 @@ class Forecaster:
             "quantile": float(quantiles[0]),
             "stored_quantile": float(stored[0]),
             "prior_rows": cal.prior_rows,
+            # how the first step's band was made: half-width = scale x factor x quantile (log terms)
+            "no_network_scale": float(upload.sigma[-1]),
+            "network_factor": float(np.exp(factor[-1, 0])),
         }
         return answer
 
@@ -287,8 +313,9 @@ class Forecaster:
         directory.mkdir(parents=True, exist_ok=True)
         torch.save(self.net.state_dict(), directory / WEIGHTS_FILE)
         spec = {
-            "format": 1,
+            "format": ARTIFACT_FORMAT,
             "features": list(FEATURE_NAMES),
+            "inputs": list(INPUT_NAMES),
             "network": self.net.settings,
             "window": self.window,
             "interval": self.interval,
@@ -306,6 +333,11 @@ class Forecaster:
         """Rebuild from an artifact directory; refuses one made for other features."""
         directory = Path(directory)
         spec = json.loads((directory / SPEC_FILE).read_text())
+        if spec.get("format") != ARTIFACT_FORMAT:
+            raise ValueError(
+                f"{directory}: artifact format {spec.get('format')} is not this code's "
+                f"{ARTIFACT_FORMAT} (its network forecasts something else): train it again"
+            )
         if tuple(spec["features"]) != FEATURE_NAMES:
             raise ValueError(
                 f"{directory}: artifact features {spec['features']} differ from this code's {list(FEATURE_NAMES)}"
@@ -326,10 +358,13 @@ class Forecaster:
         )
 
 
-def network_returns(net: LSTMNet, scaler: Standardizer, windows: np.ndarray) -> np.ndarray:
-    """The network's cumulative log-return forecasts [n, H] for raw windows [n, W, F]."""
-    scaled = torch.from_numpy(scaler.transform(windows).astype(np.float32))  # [n, W, F]
-    return net.predict(scaled).double().numpy() * scaler.target_scale  # [n, H]
+def network_log_factors(
+    net: LSTMNet, scaler: Standardizer, windows: np.ndarray, sigma: np.ndarray
+) -> np.ndarray:
+    """The network's log factors [n, H] on the no-network scale sigma [n] of raw windows
+    [n, W, F]: what training fits and serving multiplies the band by."""
+    inputs = scaler.transform(network_inputs(windows, sigma)).astype(np.float32)  # [n, W, F+1]
+    return net.predict(torch.from_numpy(inputs)).double().numpy()
 
 
 def future_dates(

@@ -1,31 +1,37 @@
-"""The forecasting network: a plain LSTM over a window of standardised features."""
+"""The forecasting network: an LSTM over a window that corrects the band's volatility scale."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from stockcast.model.features import N_FEATURES
+from stockcast.model.network_inputs import N_INPUTS
 
 
 class LSTMNet(nn.Module):
-    """LSTM encoder whose last hidden state maps to H cumulative log returns (in target units).
+    """LSTM encoder whose last hidden state maps to H log factors on the no-network scale.
+
+    The served band of step k is `quantile * scale * sqrt(k) * exp(f_k)`, where `scale` is the
+    window's range-based EWMA volatility and f the network's output: the network learns where
+    the EWMA is too high or too low (after a gap, a down day, a calm spell in a wild month...).
+    The head starts at zero, so an untrained network serves exactly the no-network band and
+    whatever training learns shows up as a difference from it.
 
     Args:
         hidden_size: LSTM width.
         num_layers: stacked LSTM layers.
         dropout: dropout between LSTM layers and before the head.
         horizon: number of future closes forecast (>= 1).
-        input_size: features per time step; the feature module defines it.
+        input_size: inputs per time step; stockcast/model/network_inputs.py defines them.
     """
 
     def __init__(
         self,
-        hidden_size: int = 64,
-        num_layers: int = 2,
+        hidden_size: int = 32,
+        num_layers: int = 1,
         dropout: float = 0.1,
         horizon: int = 1,
-        input_size: int = N_FEATURES,
+        input_size: int = N_INPUTS,
     ) -> None:
         super().__init__()
         if horizon < 1:
@@ -45,6 +51,8 @@ class LSTMNet(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,
         )
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size, horizon))
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(x)  # [B, W, hidden]

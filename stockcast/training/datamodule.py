@@ -17,7 +17,9 @@ from stockcast.errors import DataValidationError
 from stockcast.inputs.calendars import DEFAULT_CALENDAR, trading_sessions
 from stockcast.inputs.spacing import check_bar_spacing
 from stockcast.market.prices import load_prices
+from stockcast.model.calibration import horizon_scale, window_volatility
 from stockcast.model.features import RETURN_FEATURE, anchor_closes, compute_features
+from stockcast.model.network_inputs import network_inputs
 from stockcast.model.scaling import Standardizer
 from stockcast.model.windows import (
     SplitBounds,
@@ -66,7 +68,10 @@ class StockDataModule(pl.LightningDataModule):
     and test (scored; `test_fraction=0` leaves none, for a model refit on all rows up to `end`).
     With several tickers the split boundaries are dates, cut on the union of their trading days
     and applied to every ticker alike, so no ticker's held-out days inform training on another.
-    The scaler is fitted on training rows only, of all tickers together.
+    A sample's input is its window in units of the window's no-network scale (the band's EWMA
+    volatility, `vol_lambda` and `vol_estimator`: stockcast/model/network_inputs.py) and its
+    target the next H cumulative log returns in the same units, so the network learns a factor
+    on that scale. The scaler is fitted on training windows only, of all tickers together.
     """
 
     def __init__(
@@ -87,6 +92,8 @@ class StockDataModule(pl.LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         path: str | None = None,
+        vol_lambda: float = 0.94,
+        vol_estimator: str = "ohlc",
     ) -> None:
         super().__init__()
         if window < 2 or horizon < 1:
@@ -121,6 +128,7 @@ class StockDataModule(pl.LightningDataModule):
         self.val_fraction, self.calib_fraction = val_fraction, calib_fraction
         self.test_fraction = test_fraction
         self.batch_size, self.num_workers = batch_size, num_workers
+        self.vol_lambda, self.vol_estimator = vol_lambda, vol_estimator
         self.series: list[Series] = []
         self.scaler: Standardizer | None = None
         self.datasets: dict[str, TensorDataset] = {}
@@ -185,21 +193,37 @@ class StockDataModule(pl.LightningDataModule):
                 f"{self.ticker}: the rows ({rows}) leave the {empty} split(s) empty with "
                 f"window={self.window}, horizon={self.horizon}; need at least {self.min_rows} rows"
             )
-        self.scaler = Standardizer.fit(
-            np.concatenate([one.features[: one.bounds.val_start] for one in series]),
-            RETURN_FEATURE,
-        )
         self.series = series
-        parts: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {name: [] for name in SPLITS}
+        inputs, scales = {}, {}
         for one in series:
             if len(one.features) < self.window + self.horizon:
                 continue  # too short to give a single sample; its rows only set the cuts
-            scaled = torch.from_numpy(self.scaler.transform(one.features)).float()
-            windows = sliding_windows(scaled, self.window)  # [N-W, W, F]
+            raw = sliding_windows(
+                torch.from_numpy(one.features), self.window
+            ).numpy()  # [N-W+1, W, F]
+            scales[one.ticker] = window_volatility(raw, self.vol_lambda, self.vol_estimator)
+            inputs[one.ticker] = network_inputs(raw, scales[one.ticker])  # [N-W+1, W, F+1]
+        self.scaler = Standardizer.fit(
+            np.concatenate(
+                [
+                    inputs[one.ticker][one.anchors["train"].numpy() - self.window + 1]
+                    for one in series
+                    if one.ticker in inputs
+                ]
+            )
+        )
+        parts: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {name: [] for name in SPLITS}
+        for one in series:
+            if one.ticker not in inputs:
+                continue
+            scaled = torch.from_numpy(self.scaler.transform(inputs[one.ticker])).float()
+            spread = horizon_scale(scales[one.ticker], self.horizon)  # [N-W+1, H]
             log_close = torch.from_numpy(np.log(one.closes))
-            targets = cumulative_targets(log_close, self.horizon) / self.scaler.target_scale
+            returns = cumulative_targets(log_close, self.horizon).numpy()  # [N-H, H]
             for name, anchors in one.anchors.items():
-                parts[name].append((windows[anchors - self.window + 1], targets[anchors].float()))
+                rows = anchors.numpy() - self.window + 1  # the window of each anchor
+                targets = returns[anchors.numpy()] / spread[rows]  # returns in scale units
+                parts[name].append((scaled[rows], torch.from_numpy(targets).float()))
         for name, pieces in parts.items():
             if pieces:
                 self.datasets[name] = TensorDataset(

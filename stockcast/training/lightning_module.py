@@ -8,15 +8,20 @@ import lightning.pytorch as pl
 import torch
 from torch import nn
 
+from stockcast.training.losses import ScaleNLL
+
 
 class ForecastModule(pl.LightningModule):
-    """Trains `net` on (window, scaled target) pairs.
+    """Trains `net` on (window, target) pairs: inputs and next returns in units of the
+    window's no-network scale (stockcast/training/datamodule.py).
 
     Args:
-        net: maps [B, W, F] to [B, H].
+        net: maps [B, W, F] to [B, H] log factors on that scale.
         optimizer: partial optimiser (Hydra `_partial_: true`), called with the parameters.
         scheduler: optional partial LR scheduler, stepped on `val/loss`.
-        loss: the training criterion; L1 by default because price MAE is what is reported.
+        loss: the training criterion, called (prediction, target); by default the Student-t
+            negative log-likelihood of the scale (stockcast/training/losses.py), a proper score
+            of what the band is built from.
     """
 
     def __init__(
@@ -30,7 +35,7 @@ class ForecastModule(pl.LightningModule):
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.criterion = loss if loss is not None else nn.L1Loss()
+        self.criterion = loss if loss is not None else ScaleNLL()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -4,7 +4,6 @@ then (with `refit=true`) the deployable refit on every row (stockcast/training/r
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 import hydra
@@ -18,19 +17,20 @@ from omegaconf import DictConfig
 
 from stockcast.app.quiet import expect_own_checkpoints, silence_known_noise
 from stockcast.app.stamp import load_average, write_stamped
+from stockcast.evaluation.comparison import interval_score
 from stockcast.evaluation.metrics import forecast_report
 from stockcast.market.cache_record import ohlcv_sha256
 from stockcast.model.calibration import (
+    Calibration,
     CalibrationSettings,
     conformal_quantiles,
-    fit_calibration,
     window_volatility,
 )
 from stockcast.model.drift import DriftReference
-from stockcast.model.forecaster import ARTIFACT_DIR, Forecaster, network_returns
+from stockcast.model.forecaster import ARTIFACT_DIR, Forecaster, network_log_factors
 from stockcast.model.network import LSTMNet
 from stockcast.training.datamodule import SplitArrays, StockDataModule
-from stockcast.training.refit import REFIT_DIR, chosen_epochs, refit_config
+from stockcast.training.refit import REFIT_DIR, refit_config
 from stockcast.training.report import plot_forecast, print_table, write_metrics
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     }
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint is not None else ""
-    if best and checkpoint.best_model_score is not None:  # a refit monitors nothing
+    if best and checkpoint.best_model_score is not None:
         metrics["val/best_loss"] = float(checkpoint.best_model_score)
+    # epochs up to the checkpoint that is served (the best one's, else the last)
+    metrics["epochs"] = (
+        float(torch.load(best, map_location="cpu", weights_only=False)["epoch"] + 1)
+        if best
+        else float(trainer.current_epoch)
+    )
     scored = "test" in datamodule.splits
     if scored:
         # our own just-written checkpoint; it holds callback and loop state beyond tensors
@@ -90,10 +96,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if trainer.world_size > 1:
             log.warning("no refit under DDP: train it with data.test_fraction=0 on its own")
         else:
-            epochs = chosen_epochs(best)
-            metrics["refit/epochs"] = float(epochs)
-            log.info("refitting on every row for %d epochs", epochs)
-            train(refit_config(cfg, epochs, output_dir / REFIT_DIR))
+            log.info("refitting on every row, stopping early on its own validation split")
+            refit = train(refit_config(cfg, output_dir / REFIT_DIR))
+            metrics["refit/epochs"] = refit["epochs"]
     write_metrics(metrics, output_dir / "metrics.json")
     if scored:
         test_start, test_end = datamodule.date_range("test")
@@ -127,7 +132,8 @@ def is_the_job(output_dir: Path) -> bool:
 def evaluate(
     net: LSTMNet, datamodule: StockDataModule, cfg: DictConfig, output_dir: Path
 ) -> dict[str, float]:
-    """Shrink on val, conformal band on calib, score every held-out split, save the artifact.
+    """Conformal band on calib, score every held-out split (beside the band without the
+    network, `.../no_network_winkler`), save the artifact.
 
     `calib/interval_coverage` is reported apart from `test/interval_coverage`: the first is close
     to nominal by construction, only the second is evidence.
@@ -137,16 +143,26 @@ def evaluate(
     forecaster.save(output_dir / ARTIFACT_DIR)
     calibration = forecaster.calibration
     metrics: dict[str, float] = {
-        "calibration/shrink": calibration.shrink,
         "calibration/level": calibration.level,
         "calibration/quantile": calibration.quantiles[0],
+        "calibration/baseline_quantile": calibration.baseline_quantiles[0],
     }
+    ablated = forecaster.ablated()
     several = len(datamodule.tickers) > 1
     for split, arrays in splits.items():
         forecast = forecaster.forecast_windows(arrays.windows)
         point, lower, upper = forecast.closes(arrays.last_close)
         truth = (arrays.last_close, arrays.future_close)
         metrics.update(forecast_report(split, *truth, point, lower, upper))
+        metrics[f"{split}/winkler"] = relative_interval_score(
+            truth, lower, upper, calibration.level
+        )
+        _, base_lower, base_upper = ablated.forecast_windows(arrays.windows).closes(
+            arrays.last_close
+        )
+        metrics[f"{split}/no_network_winkler"] = relative_interval_score(
+            truth, base_lower, base_upper, calibration.level
+        )
         for ticker in datamodule.tickers if several and split != "val" else ():
             rows = arrays.tickers == ticker
             if rows.any():
@@ -166,14 +182,16 @@ def evaluate(
             plot_forecast(
                 arrays.target_dates[shown],
                 arrays.future_close[shown, 0],
-                point[shown, 0],
                 arrays.last_close[shown],
                 lower[shown, 0],
                 upper[shown, 0],
+                base_lower[shown, 0],
+                base_upper[shown, 0],
                 output_dir / "forecast.png",
-                title=f"{datamodule.tickers[0]} test split: relative MAE "
-                f"{metrics[f'{prefix}/rel_mae']:.3f}, {calibration.level:.0%} interval "
-                f"coverage {metrics[f'{prefix}/interval_coverage']:.2f}"
+                title=f"{datamodule.tickers[0]} test split: {calibration.level:.0%} interval "
+                f"coverage {metrics[f'{prefix}/interval_coverage']:.2f}, interval score "
+                f"{metrics['test/winkler'] / metrics['test/no_network_winkler']:.3f}x the band "
+                "without the network (all tickers)"
                 + (f" (all {datamodule.horizon} steps)" if datamodule.horizon > 1 else ""),
                 horizon=datamodule.horizon,
             )
@@ -187,28 +205,17 @@ def calibrated_forecaster(
     calib: SplitArrays,
     cfg: DictConfig,
 ) -> Forecaster:
-    """Wrap the trained network with its scaler, a shrink chosen on the selection split and
-    conformal quantiles from the calibration split, which nothing else has seen."""
+    """Wrap the trained network with its scaler and the conformal quantiles of the calibration
+    split, which nothing else has seen: the network's band's, and the band's without it (the
+    ablation the backtest scores beside it). `val` served selection (early stopping) only."""
     settings: CalibrationSettings = hydra.utils.instantiate(cfg.calibration)
-    vol = (settings.vol_lambda, settings.vol_estimator)
-    selected = fit_calibration(
-        network_returns(net, datamodule.scaler, val.windows),
-        np.log(val.future_close / val.last_close[:, None]),
-        val.last_close,
-        window_volatility(val.windows, *vol),
-        level=settings.level,
-        tolerance_se=settings.shrink_tolerance_se,
-    )
-    quantiles = conformal_quantiles(
-        network_returns(net, datamodule.scaler, calib.windows),
-        np.log(calib.future_close / calib.last_close[:, None]),
-        window_volatility(calib.windows, *vol),
-        selected.shrink,
-        settings.level,
-    )
-    calibration = replace(
-        selected,
-        quantiles=quantiles,
+    sigma = window_volatility(calib.windows, settings.vol_lambda, settings.vol_estimator)
+    moves = np.log(calib.future_close / calib.last_close[:, None])  # [n, H]
+    factor = network_log_factors(net, datamodule.scaler, calib.windows, sigma)
+    calibration = Calibration(
+        level=float(settings.level),
+        quantiles=conformal_quantiles(factor, moves, sigma, settings.level),
+        baseline_quantiles=conformal_quantiles(np.zeros_like(factor), moves, sigma, settings.level),
         vol_lambda=float(settings.vol_lambda),
         self_rows=int(settings.self_rows),
         prior_rows=int(settings.prior_rows),
@@ -243,6 +250,15 @@ def calibrated_forecaster(
             "data_sha256": ohlcv_sha256(learned_rows),  # tells a rewritten history apart
         },
     )
+
+
+def relative_interval_score(
+    truth: tuple[np.ndarray, np.ndarray], lower: np.ndarray, upper: np.ndarray, level: float
+) -> float:
+    """Mean interval score of a band relative to the last close (comparable across tickers)."""
+    last_close, actual = truth
+    score = interval_score(actual, lower, upper, 1.0 - level) / last_close[:, None]
+    return float(score.mean())
 
 
 def instantiate_callbacks(callbacks_cfg: DictConfig | None, progress_bar: bool) -> list[Callback]:
