@@ -76,12 +76,28 @@ def print_backtest(report: dict[str, Any]) -> None:
         f"always-up directional accuracy on the days the close moved: {cell(up, '{:.3f}')} "
         "(each direction is judged on its own days, with always-up's share on them beside it)"
     )
-    for name, test in report["tests"].items():
-        console.print(
-            f"Diebold-Mariano {name.replace('_', ' ')}: mean loss difference "
-            f"{test['mean_diff']:+.4f}, statistic {test['statistic']:+.2f}, "
-            f"p-value {test['p_value']:.3f}"
+    if report["tests"]:
+        console.print(tests_table(report["tests"]))
+
+
+def tests_table(tests: dict[str, dict[str, float]]) -> Table:
+    """The model's Diebold-Mariano tests, one row each, with the raw and the Holm-adjusted
+    p-value (adjusted across the rows, since the model is tested against each reference)."""
+    table = Table(
+        title=f"Diebold-Mariano tests of the model (negative: the model's loss is lower); "
+        f"Holm p adjusted across these {len(tests)}"
+    )
+    for column in ("test", "mean loss difference", "statistic", "p-value", "Holm p"):
+        table.add_column(column, justify="left" if column == "test" else "right")
+    for name, test in tests.items():
+        table.add_row(
+            name.removeprefix("model_vs_").replace("_", " "),
+            f"{test['mean_diff']:+.4f}",
+            f"{test['statistic']:+.2f}",
+            f"{test['p_value']:.3f}",
+            cell(test.get("p_holm"), "{:.3f}"),
         )
+    return table
 
 
 def plot_backtest(

@@ -1,9 +1,13 @@
 """`run_backtest(cfg)`: every method on the same scored days, one table, backtest.json and a plot.
 
-The methods are the naive random walk with an empirical band, RiskMetrics EWMA, GARCH(1,1)-t and
-the project's model exactly as it is served (refit in process on a schedule, or a live endpoint
-with `backtest.endpoint=<url>`). Folds train in parallel worker processes (joblib); the GARCH
-references run meanwhile in this one, refit on their own schedule and filtered daily.
+The methods are the naive random walk with an empirical band, RiskMetrics EWMA, GARCH(1,1)-t,
+HAR on range-based variance (self-calibrated as the model's band is), the model's served band
+with the network removed (`no_network`) and the project's model exactly as it is served (refit in
+process on a schedule, or a live endpoint with `backtest.endpoint=<url>`). Folds train in
+parallel worker processes (joblib); the references run meanwhile in this one. The model is
+tested against each reference (Diebold-Mariano, Holm-adjusted across the table), and
+backtest.json keeps each method's per-day relative interval score so that a sweep can pool the
+test across tickers (stockcast/backtest/summary.py).
 """
 
 from __future__ import annotations
@@ -25,21 +29,32 @@ from stockcast.backtest.walk_forward import (
     BacktestError,
     endpoint_band,
     fit_and_forecast,
+    learned_from,
     model_band,
     plan_folds,
     scored_origins,
 )
-from stockcast.evaluation.comparison import diebold_mariano, interval_score, score_method
+from stockcast.evaluation.comparison import (
+    diebold_mariano,
+    holm_adjusted,
+    interval_score,
+    score_method,
+)
 from stockcast.evaluation.references import (
+    INTERVAL_REFERENCES,
     MIN_GARCH_RETURNS,
     Band,
     ewma_band,
     garch_band,
+    har_band,
+    har_first_origin,
     naive_band,
 )
+from stockcast.model.calibration import min_calibration_rows
 
 log = logging.getLogger(__name__)
-METHODS = ("naive", "ewma", "garch", "model")
+METHODS = ("naive", "ewma", "garch", "har", "no_network", "model")
+OHLCV = ["Open", "High", "Low", "Close", "Volume"]
 
 
 def run_backtest(cfg: DictConfig) -> dict[str, Any]:
@@ -55,15 +70,32 @@ def run_backtest(cfg: DictConfig) -> dict[str, Any]:
     frame = hydra.utils.instantiate(cfg.data, ticker=ticker).load_frame()
     closes = frame["Close"].to_numpy(np.float64)
     horizon, level = int(cfg.data.horizon), float(cfg.calibration.level)
+    self_rows = int(cfg.calibration.self_rows)
+    wanted = set(settings.methods)
+    if settings.endpoint and "no_network" in wanted:
+        log.info(
+            "no_network left out: a live endpoint serves only the full band, and the band "
+            "without the network needs the artifact in process"
+        )
+        wanted.discard("no_network")
+    in_process = bool(wanted & {"model", "no_network"}) and not settings.endpoint
     min_history = max(settings.naive_lookback + horizon, MIN_GARCH_RETURNS + 1)
-    if "model" in settings.methods and not settings.endpoint:
+    if "har" in wanted:
+        if self_rows < min_calibration_rows(level):
+            raise BacktestError(
+                f"the har reference self-calibrates on calibration.self_rows={self_rows} days, "
+                f"and a {level:.0%} band needs at least {min_calibration_rows(level)}; raise it "
+                f"or leave har out of backtest.methods"
+            )
+        min_history = max(min_history, har_first_origin(horizon, self_rows) + 1)
+    if in_process:
         refit = hydra.utils.instantiate(cfg.data, ticker=ticker, test_fraction=0.0)
         min_history = max(min_history, refit.min_rows)
     origins = scored_origins(len(frame), settings.last_days, horizon, min_history)
 
     folds = plan_folds(origins, settings.refit_every)
     pending = None
-    if "model" in settings.methods and not settings.endpoint:
+    if in_process:
         log.info("refitting the model %d time(s), %d in parallel", len(folds), settings.n_jobs)
         # worker processes have no Hydra runtime: each fold sets its own output directory
         # before anything interpolates it (checkpoints, CSV logs)
@@ -79,18 +111,26 @@ def run_backtest(cfg: DictConfig) -> dict[str, Any]:
             )
             for fold in folds
         )
-    bands = reference_bands(settings, closes, origins, horizon, level)
+    ohlcv = frame[OHLCV].to_numpy(np.float64)
+    bands = reference_bands(settings, wanted, ohlcv, origins, horizon, level, self_rows)
     model_info: dict[str, Any] = {}
     if pending is not None:
         parts = list(pending)
-        bands["model"] = model_band("model", level, [part[:3] for part in parts])
-        model_info = {"folds": [part[3] for part in parts]}
-    elif "model" in settings.methods:
+        if "no_network" in wanted:
+            bands["no_network"] = model_band("no_network", level, [p.ablated for p in parts])
+        if "model" in wanted:
+            bands["model"] = model_band("model", level, [p.served for p in parts])
+        model_info = {"folds": [p.info for p in parts]}
+    elif "model" in wanted:
         *band, served = endpoint_band(
             settings.endpoint, frame, origins, settings.upload_rows, horizon
         )
         bands["model"] = model_band("model", level, [tuple(band)])
         model_info = {"endpoint": settings.endpoint, "served": served}
+        scored_days = frame["Date"].iloc[origins[0] + 1 : origins[-1] + horizon + 1]
+        in_sample = learned_from(served, ticker, scored_days)
+        if in_sample:
+            log.warning("%s", in_sample)
 
     report = score(frame, closes, origins, horizon, bands)
     report.update(
@@ -133,15 +173,27 @@ def training_tickers(cfg: DictConfig, scored: str) -> list[str]:
 
 
 def reference_bands(
-    settings: DictConfig, closes: np.ndarray, origins: np.ndarray, horizon: int, level: float
+    settings: DictConfig,
+    wanted: set[str],
+    ohlcv: np.ndarray,
+    origins: np.ndarray,
+    horizon: int,
+    level: float,
+    self_rows: int,
 ) -> dict[str, Band]:
-    """Naive always (it is the MAE yardstick), EWMA and GARCH when asked for."""
+    """Naive always (it is the MAE yardstick), EWMA, GARCH and HAR when asked for, in the table's
+    order. ohlcv: the frame's [N, 5] bars (HAR reads their ranges, the others the closes)."""
+    closes = ohlcv[:, 3]
     bands = {"naive": naive_band(closes, origins, horizon, level, settings.naive_lookback)}
-    if "ewma" in settings.methods:
+    if "ewma" in wanted:
         bands["ewma"] = ewma_band(closes, origins, horizon, level, settings.ewma_lambda)
-    if "garch" in settings.methods:
+    if "garch" in wanted:
         bands["garch"] = garch_band(
             closes, origins, horizon, level, settings.garch_refit_every, settings.garch_window
+        )
+    if "har" in wanted:
+        bands["har"] = har_band(
+            ohlcv, origins, horizon, level, int(settings.refit_every), self_rows
         )
     return bands
 
@@ -153,33 +205,45 @@ def score(
     horizon: int,
     bands: dict[str, Band],
 ) -> dict[str, Any]:
-    """Scores per method on the same days, and Diebold-Mariano tests of the model."""
+    """Scores per method on the same days, Diebold-Mariano tests of the model against each
+    reference with Holm-adjusted p-values (`p_holm`, across the table), and each method's per-day
+    interval score relative to the last close (`daily`, what a sweep pools across tickers)."""
     last_close = closes[origins]  # [n]
     actual = closes[origins[:, None] + np.arange(1, horizon + 1)]  # [n, H]
     naive_mae = float(np.mean(np.abs(bands["naive"].point - actual)))
     methods = {
         name: score_method(last_close, actual, band, naive_mae) for name, band in bands.items()
     }
+    winkler = {
+        name: interval_score(actual, b.lower, b.upper, 1 - b.level).mean(axis=1)  # [n]
+        for name, b in bands.items()
+    }
     dates = frame["Date"]
+    scored_dates = pd.to_datetime(dates.iloc[origins + horizon])  # each origin's H-step target
     report: dict[str, Any] = {
         "days": len(origins),
-        "first_day": pd.Timestamp(dates.iloc[origins[0] + horizon]).date().isoformat(),
-        "last_day": pd.Timestamp(dates.iloc[origins[-1] + horizon]).date().isoformat(),
+        "first_day": scored_dates.iloc[0].date().isoformat(),
+        "last_day": scored_dates.iloc[-1].date().isoformat(),
         "methods": methods,
         "tests": {},
+        "daily": {
+            "dates": [day.date().isoformat() for day in scored_dates],
+            "relative_interval_score": {
+                name: (loss / last_close).tolist() for name, loss in winkler.items()
+            },
+        },
     }
     if "model" in bands:
         abs_error = {name: np.abs(bands[name].point - actual).mean(axis=1) for name in bands}
-        winkler = {
-            name: interval_score(actual, b.lower, b.upper, 1 - b.level).mean(axis=1)
-            for name, b in bands.items()
+        tests = {
+            "model_vs_naive_abs_error": diebold_mariano(
+                abs_error["model"], abs_error["naive"], horizon
+            )
         }
-        report["tests"]["model_vs_naive_abs_error"] = diebold_mariano(
-            abs_error["model"], abs_error["naive"], horizon
-        )
-        for reference in ("garch", "ewma", "naive"):
+        for reference in INTERVAL_REFERENCES:
             if reference in bands:
-                report["tests"][f"model_vs_{reference}_interval_score"] = diebold_mariano(
+                tests[f"model_vs_{reference}_interval_score"] = diebold_mariano(
                     winkler["model"], winkler[reference], horizon
                 )
+        report["tests"] = holm_adjusted(tests)
     return report

@@ -96,6 +96,21 @@ def fold_config(
     return fold_cfg
 
 
+@dataclass(frozen=True)
+class FoldForecast:
+    """What one refit serves on its fold's origins, with and without the network.
+
+    served: (point, lower, upper) [m, H], the band users get.
+    ablated: the same from `forecaster.ablated()`: the served band with the network's
+        contribution removed, what the rest of the recipe earns on its own.
+    info: the fold's dates and the artifact's info.
+    """
+
+    served: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ablated: tuple[np.ndarray, np.ndarray, np.ndarray]
+    info: dict[str, Any]
+
+
 def fit_and_forecast(
     cfg: dict[str, Any],
     tickers: list[str],
@@ -103,9 +118,9 @@ def fit_and_forecast(
     frame: pd.DataFrame,
     output_dir: Path,
     upload_rows: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+) -> FoldForecast:
     """Refit on the `tickers`' history up to the fold, then serve every origin of the fold in
-    process.
+    process, as trained and with the network ablated.
 
     Runs in a worker process: imports training (Lightning, Hydra) only here, and uses one
     intra-op thread so parallel folds do not fight over the cores.
@@ -119,13 +134,11 @@ def fit_and_forecast(
     register_resolvers()
     train(fold_config(cfg, tickers, fold, frame["Date"], output_dir))
     forecaster = Forecaster.load(output_dir / ARTIFACT_DIR)
-    point, lower, upper = served_band(forecaster, frame, fold.origins, upload_rows)
     dates = frame["Date"]
-    return (
-        point,
-        lower,
-        upper,
-        {
+    return FoldForecast(
+        served=served_band(forecaster, frame, fold.origins, upload_rows),
+        ablated=served_band(forecaster.ablated(), frame, fold.origins, upload_rows),
+        info={
             "fold": fold.number,
             "fit_until": pd.Timestamp(dates.iloc[fold.fit_until]).isoformat(),
             "scores_from": pd.Timestamp(dates.iloc[fold.fit_until + 1]).isoformat(),
@@ -186,6 +199,32 @@ def endpoint_band(
             f"data.horizon={horizon}; set data.horizon={served['horizon']}"
         )
     return (*_stack(answers), served)
+
+
+def learned_from(served: dict[str, Any], ticker: str, scored_days: pd.Series) -> str | None:
+    """One line when a served model (an answer's "model" block) trained on `ticker` and learned
+    from rows up to a date on or after the first of `scored_days`: those days are in its sample,
+    and its scores on them flatter it. None when no scored day is one it learned from."""
+    trained_on = [str(name).upper() for name in served.get("tickers") or []]
+    dates = [served.get(key) for key in ("trained_until", "calibrated_until")]
+    dates = [_naive(date) for date in dates if date]
+    if ticker.upper() not in trained_on or not dates:
+        return None
+    until = max(dates)
+    seen = int(np.count_nonzero(pd.to_datetime(scored_days).map(_naive) <= until))
+    if not seen:
+        return None
+    return (
+        f"{seen} of the {len(scored_days)} scored days fall on or before {until.date()}, the last "
+        f"row the served model learned from, and it trained on {ticker.upper()}: on those days "
+        f"its scores are in-sample"
+    )
+
+
+def _naive(value: Any) -> pd.Timestamp:
+    """A timestamp without its zone, so dates from any source compare."""
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize(None) if stamp.tzinfo else stamp
 
 
 def _stack(answers: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,4 +1,5 @@
-"""Scores for the walk-forward backtest: point errors, interval scores and the Diebold-Mariano test.
+"""Scores for the walk-forward backtest: point errors, interval scores and the Diebold-Mariano
+test, with Holm's correction when one model is tested against several references.
 
 Every method, the model and the references alike, goes through `score_method`, so their figures
 differ only by their forecasts. Arrays are [n, H]: n origins (days), H steps ahead.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.stats import t as student_t
+from statsmodels.stats.multitest import multipletests
 
 from stockcast.evaluation.metrics import interval_coverage, up_share
 from stockcast.evaluation.references import Band
@@ -138,3 +140,21 @@ def diebold_mariano(
     statistic = float(mean_diff / np.sqrt(long_run_variance / n) * correction)
     p_value = float(2.0 * student_t.sf(abs(statistic), df=n - 1))
     return {"statistic": statistic, "p_value": p_value, "mean_diff": mean_diff}
+
+
+def holm_adjusted(tests: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """The same tests, each with `p_holm` beside its `p_value`: Holm's step-down adjustment across
+    all of them (statsmodels' `multipletests`, method "holm").
+
+    One model tested against several references gets several chances at a small p-value; Holm
+    keeps the chance of any false "better" at the nominal level whatever the dependence between
+    the tests (they share the model's losses), and is never less powerful than Bonferroni. A
+    test's `p_holm` is at least its `p_value`, and the adjusted values keep the raw ones' order.
+    """
+    if not tests:
+        return {}
+    names = list(tests)
+    _, adjusted, _, _ = multipletests([tests[name]["p_value"] for name in names], method="holm")
+    return {
+        name: {**tests[name], "p_holm": float(p)} for name, p in zip(names, adjusted, strict=True)
+    }

@@ -38,6 +38,9 @@ VARIANCE_FLOOR = 1e-8
 # origins whose first fit would see fewer
 MIN_HAR_ROWS = 250
 _GAP = FEATURE_NAMES.index("gap")
+# the bands the backtest tests the model's interval score against, in its tables' order: these
+# references and `no_network`, the model's own band with the network's contribution removed
+INTERVAL_REFERENCES = ("garch", "ewma", "naive", "har", "no_network")
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +22,7 @@ from stockcast.backtest.walk_forward import (
     Fold,
     endpoint_band,
     fold_config,
+    learned_from,
     plan_folds,
     scored_origins,
     served_band,
@@ -33,6 +38,8 @@ METHOD_KEYS = {
     "rel_mae",
     "rmse",
     "directional_accuracy",
+    "direction_n",
+    "direction_up_share",
     "up_share",
     "coverage",
     "mean_width",
@@ -119,11 +126,18 @@ def test_a_small_backtest_scores_every_method_and_no_refit_saw_a_scored_day(tmp_
     report = json.loads((tmp_path / "backtest.json").read_text())
     assert report["ticker"] == "GOOG" and report["days"] == 40
     assert report["last_day"] == "2013-03-01"
-    assert set(report["methods"]) == {"naive", "ewma", "garch", "model"}
+    assert set(report["methods"]) == {"naive", "ewma", "garch", "har", "no_network", "model"}
     for scores in report["methods"].values():
         assert scores.keys() >= METHOD_KEYS and scores["n"] == 40
     assert report["methods"]["naive"]["rel_mae"] == 1.0
-    assert {"model_vs_naive_abs_error", "model_vs_garch_interval_score"} <= set(report["tests"])
+    assert set(report["tests"]) == {
+        "model_vs_naive_abs_error",
+        *(f"model_vs_{name}_interval_score" for name in ("garch", "ewma", "naive", "har")),
+        "model_vs_no_network_interval_score",
+    }
+    assert all(test["p_holm"] >= test["p_value"] for test in report["tests"].values())
+    assert set(report["daily"]["relative_interval_score"]) == set(report["methods"])
+    assert len(report["daily"]["dates"]) == 40
     assert (tmp_path / "backtest.png").stat().st_size > 10_000
     folds = report["model"]["folds"]
     assert len(folds) == 2
@@ -131,6 +145,7 @@ def test_a_small_backtest_scores_every_method_and_no_refit_saw_a_scored_day(tmp_
         assert fold["calibrated_until"] <= fold["fit_until"] < fold["scores_from"]
     assert folds[1]["fit_until"] > folds[0]["fit_until"]
     assert "interval score" in result.stdout and "Diebold-Mariano" in result.stdout
+    assert "Holm p" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -177,3 +192,77 @@ def test_an_endpoint_backtest_runs_without_training_and_refuses_a_wrong_horizon(
     )
     assert wrong.returncode == 2
     assert "forecasts 1 step(s), the backtest asks for data.horizon=2" in wrong.stderr
+
+
+def test_scored_days_a_served_model_learned_from_are_named_in_one_line():
+    served = {
+        "tickers": ["GOOG", "IBM"],
+        "trained_until": "2013-01-02T00:00:00",
+        "calibrated_until": "2013-01-04T00:00:00+00:00",
+    }
+    days = pd.Series(pd.bdate_range("2012-12-31", periods=10))  # 2012-12-31 .. 2013-01-11
+    line = learned_from(served, "goog", days)
+    assert line.startswith("5 of the 10 scored days fall on or before 2013-01-04")
+    assert "in-sample" in line and "\n" not in line
+    assert learned_from(served, "AAPL", days) is None  # never trained on AAPL
+    assert learned_from(served, "GOOG", days[5:]) is None  # every day after what it learned
+    assert learned_from({"tickers": ["GOOG"]}, "GOOG", days) is None  # no dates to compare
+
+
+@pytest.fixture
+def stub_endpoint() -> Iterator[str]:
+    """A prediction URL on this machine that answers each upload as the service does, with a
+    band of +-2% around the upload's last close and a model block that trained on GOOG until
+    2012-12-31: the walk consumes only the JSON."""
+
+    class Predictions(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            upload = pd.read_csv(io.BytesIO(self.rfile.read(int(self.headers["Content-Length"]))))
+            last = float(upload["Close"].iloc[-1])
+            body = json.dumps(
+                {
+                    "forecast": [{"close": last, "lower": 0.98 * last, "upper": 1.02 * last}],
+                    "model": {
+                        "name": "stub",
+                        "horizon": 1,
+                        "tickers": ["GOOG"],
+                        "trained_until": "2012-12-31T00:00:00",
+                        "calibrated_until": "2012-12-31T00:00:00",
+                    },
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Predictions)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/predictions/stub"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_endpoint_backtest_leaves_no_network_out_and_warns_of_days_the_model_learned_from(
+    stub_endpoint, tmp_path
+):
+    result = run_backtest(
+        f"backtest.endpoint={stub_endpoint}",
+        "backtest.last_days=60",
+        f"hydra.run.dir={tmp_path}",
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "backtest.json").read_text())
+    assert set(report["methods"]) == {"naive", "ewma", "garch", "har", "model"}
+    assert "model_vs_no_network_interval_score" not in report["tests"]
+    log = result.stdout + result.stderr
+    assert log.count("no_network left out") == 1
+    # the last 60 days start 2012-12-04: the days to 2012-12-31 are ones the model learned from
+    [warning] = [line for line in log.splitlines() if "in-sample" in line]
+    assert "WARNING" in warning and "on or before 2012-12-31" in warning
