@@ -45,7 +45,7 @@ from stockcast.app.layout import ProjectLayout
 from stockcast.bench.wrk import CONCURRENCY, WARMUP_S, load_levels, ratios_to, summarize
 from stockcast.errors import StockcastError
 from stockcast.inputs.bars import Bars
-from stockcast.model.forecaster import Forecaster, network_returns
+from stockcast.model.forecaster import Forecaster, network_log_factors
 from stockcast.release.packaging import MANIFEST, archive_handler, build_mar, newest_servable_run
 from stockcast.serving.service import answer_batch, parse_request
 
@@ -82,6 +82,7 @@ def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> tuple[dict[str, l
     fields = [({"body": body}, "text/csv")]
     table = parse_request(forecaster, *fields[0])
     windows = forecaster.network_windows(table.bars)
+    sigma = forecaster.calibration.volatility(windows)
     model = served_model(forecaster, table.bars)
     steps = {
         "hot": lambda: answer_batch(forecaster, fields),
@@ -89,7 +90,9 @@ def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> tuple[dict[str, l
         # the cold request's stages, each timed alone after its own 64 MB read
         "cold_read_and_check": lambda: parse_request(forecaster, *fields[0]),
         "cold_forecast": lambda: forecaster.predict_bars([table.bars]),
-        "cold_network": lambda: network_returns(forecaster.net, forecaster.scaler, windows),
+        "cold_network": lambda: network_log_factors(
+            forecaster.net, forecaster.scaler, windows, sigma
+        ),
     }
     timings: dict[str, list[float]] = {kind: [] for kind in steps}
     for kind, step in steps.items():
@@ -107,12 +110,12 @@ def in_process_ms(mar: Path, csv: Path, repeats: int = 300) -> tuple[dict[str, l
 
 
 def served_model(forecaster: Forecaster, bars: Bars) -> dict:
-    """The model's settings that decide what a request of `bars` costs. With shrink 0 the served
-    forecast is naive and the network runs on each upload's two latest windows only; with shrink
-    > 0 the upload's self-calibration needs the network's forecast for every scored day as well."""
+    """The model's settings that decide what a request of `bars` costs. Without self-calibration
+    (self_rows 0) the network runs on each upload's latest windows only; with it, also on the
+    upload's recent days that its band is scored on."""
     return {
         "trained_on": forecaster.info.get("trained_on"),
-        "shrink": forecaster.calibration.shrink,
+        "self_rows": forecaster.calibration.self_rows,
         "network_windows_per_request": len(forecaster.network_windows(bars)),
     }
 
@@ -266,9 +269,7 @@ def summary_markdown(report: dict) -> str:
         f"{report['duration_s']} s per level, {report['rounds']} rounds in turn (wrk); "
         f"{report['cpus']} CPUs, 1-min load average {report['load_average_1m_before']:.1f} "
         f"before, {report['load_average_1m_after']:.1f} after",
-        f"model trained on {report['model']['trained_on']}, shrink "
-        f"{report['model']['shrink']}: the network forecasts "
-        f"{report['model']['network_windows_per_request']} windows per request",
+        model_text(report["model"]),
         "",
         "| | p50 ms, c=1 | requests/s, c=8 | requests/s, c=32 | server CPU ms/request, c=8 "
         "| errors |",
@@ -292,6 +293,22 @@ def summary_markdown(report: dict) -> str:
         budget_text(report),
     ]
     return "\n".join(lines)
+
+
+def model_text(model: dict) -> str:
+    """The served model in a line: what it was trained on, how its band calibrates itself (the
+    shrink of the point forecast, in records from before the band model), and the network's
+    windows per request."""
+    if "shrink" in model:
+        calibration = f"shrink {model['shrink']}"
+    elif model.get("self_rows"):
+        calibration = f"self-calibrated on up to {model['self_rows']} days"
+    else:
+        calibration = "no self-calibration"
+    return (
+        f"model trained on {model['trained_on']}, {calibration}: the network forecasts "
+        f"{model['network_windows_per_request']} windows per request"
+    )
 
 
 def in_process_text(report: dict) -> str:

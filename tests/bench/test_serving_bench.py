@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,11 @@ from stockcast.bench.serving import (
     checks_archive,
     compare,
     markdown,
+    model_text,
     ratios_to,
     served_model,
     summarize,
 )
-from stockcast.model.calibration import Calibration
 from stockcast.model.forecaster import Forecaster
 from stockcast.release.packaging import MANIFEST
 from stockcast.serving.service import parse_request
@@ -117,22 +118,25 @@ def test_the_report_prints_the_three_servers_the_ratios_and_what_the_checks_leav
     assert "(read and check 0.80, forecast 1.20, network 0.60 ms, each alone)" in text
 
 
-def test_the_report_says_how_much_network_work_a_request_of_the_model_costs(trained_run):
-    """A model that serves its network's call (shrink > 0) scores every day of the upload with
-    it to calibrate the band; a naive-served one (shrink 0) runs the latest two windows only."""
-    trained = Forecaster.load(trained_run / "artifact")
+def test_the_report_says_how_much_network_work_a_request_of_the_model_costs(tiny_run):
+    """A model that calibrates each upload's band on its recent days (self_rows > 0) runs the
+    network on those days' windows too; without that it runs the latest windows only."""
+    tiny = Forecaster.load(tiny_run / "artifact")
     layout = ProjectLayout.find()
-    body = layout.sample_upload()
-    bars = parse_request(trained, {"body": body}, "text/csv").bars
+    bars = parse_request(tiny, {"body": layout.sample_upload()}, "text/csv").bars
 
-    def with_shrink(shrink: float) -> Forecaster:
-        calibration = Calibration.from_dict({**trained.calibration.to_dict(), "shrink": shrink})
-        return Forecaster(trained.net, trained.scaler, calibration, trained.window)
+    def with_self_rows(self_rows: int) -> Forecaster:
+        calibration = replace(tiny.calibration, self_rows=self_rows)
+        return Forecaster(tiny.net, tiny.scaler, calibration, tiny.window)
 
-    assert served_model(with_shrink(0.0), bars)["network_windows_per_request"] == 2
-    # N rows: N - 1 feature rows, the first window - 1 of them only fill the first window
-    scored_and_latest = layout.upload_rows - trained.window
-    assert served_model(with_shrink(0.5), bars)["network_windows_per_request"] == scored_and_latest
+    latest_only = served_model(with_self_rows(0), bars)
+    assert latest_only["self_rows"] == 0
+    assert latest_only["network_windows_per_request"] == max(2, tiny.horizon)
+    self_calibrated = served_model(with_self_rows(40), bars)
+    # the 40 scored days' windows, and H more whose targets the backtest's band needs
+    assert self_calibrated["network_windows_per_request"] == 40 + 2 * tiny.horizon
+    assert "self-calibrated on up to 40 days: the network forecasts" in model_text(self_calibrated)
+    assert "no self-calibration: the network forecasts" in model_text(latest_only)
 
 
 @pytest.mark.integration
