@@ -82,11 +82,13 @@ package: install
 # the stockcast archive, in turn, same settings: all three, and the ratios (p50 at concurrency 1,
 # requests/s at 8 and 32, server CPU per request); RUN=outputs/train/runs/<run> (default: the
 # newest complete non-debug run); about 7 minutes, printed up front with a line per level;
-# BENCH_ARGS="--duration 5 --rounds 1" passes options on; the figures go to outputs/results/
+# BENCH_ARGS="--duration 5 --rounds 1" passes options on; the figures go to outputs/results/.
+# BASELINE=path/to/previous.mar serves that release's archive too, in every round (a third longer),
+# and adds stockcast / baseline: p50 at c=1 (target at most 1.3x), requests/s at c=8 (at least 0.75x)
 bench-serving: install
 	@$(MAKE) --no-print-directory system-deps SYSTEM_DEPS="$(SYSTEM_DEPS) wrk:wrk"
 	$(PY) -m stockcast.bench serving --json $(RESULTS)/latency.json $(if $(RUN),--run $(RUN)) \
-		$(BENCH_ARGS)
+		$(if $(BASELINE),--baseline-mar $(BASELINE)) $(BENCH_ARGS)
 
 # Lightning's Trainer.fit against a bare PyTorch loop, alternated (about a minute);
 # BENCH_ARGS="--rounds 3 --steps 200" passes options on

@@ -1,7 +1,7 @@
 """`python -m stockcast.bench serving|training|soak`: the benchmarks and their entry point together.
 
-- `serving`: wrk against an empty handler, the checks handler and the stockcast archive, in turn
-  (stockcast/bench/serving.py);
+- `serving`: wrk against an empty handler, the checks handler and the stockcast archive, in turn,
+  and a previous release's archive with `--baseline-mar` (stockcast/bench/serving.py);
 - `training`: Lightning's `Trainer.fit` against a bare PyTorch loop (stockcast/bench/training.py);
 - `soak`: sustained load on a fresh loopback TorchServe, then optionally a worker SIGKILLed under
   load (stockcast/bench/soak.py). Exits 1 when a criterion fails: any failed soak request, p95
@@ -51,8 +51,12 @@ def parser() -> argparse.ArgumentParser:
     serving.add_argument("--mar", type=Path, help="archive to serve (default: --run's)")
     serving.add_argument("--run", type=Path, help="training run to archive (default: the newest)")
     serving.add_argument("--duration", type=int, default=10, help="seconds per concurrency level")
+    serving.add_argument("--rounds", type=int, default=3, help="rounds of the servers in turn")
     serving.add_argument(
-        "--rounds", type=int, default=3, help="rounds of the three servers in turn"
+        "--baseline-mar",
+        type=Path,
+        help="a previous release's archive, served beside --mar's in every round with the same "
+        "worker settings; adds stockcast / baseline (p50 at c=1, requests/s at c=8)",
     )
     serving.add_argument("--json", type=Path, help="also write the stamped results here")
 
@@ -108,12 +112,20 @@ def serving(args: argparse.Namespace, load_before: float) -> int:
 
     if args.duration < 1 or args.rounds < 1:
         raise ValueError("--duration and --rounds must be at least 1")
+    baseline = args.baseline_mar is not None
     say(
-        f"about {minutes(benchmark_seconds(args.duration, args.rounds))}: {args.rounds} round(s) "
-        f"of three servers, {args.duration} s per concurrency level"
+        f"about {minutes(benchmark_seconds(args.duration, args.rounds, baseline))}: "
+        f"{args.rounds} round(s) of {'four' if baseline else 'three'} servers, {args.duration} s "
+        "per concurrency level"
     )
     report = benchmark(
-        ProjectLayout.find(), args.mar, args.duration, args.rounds, args.run, progress=say
+        ProjectLayout.find(),
+        args.mar,
+        args.duration,
+        args.rounds,
+        args.run,
+        progress=say,
+        baseline_mar=args.baseline_mar,
     )
     print(markdown(report))
     if args.json:

@@ -1,7 +1,7 @@
 """Serving latency and throughput against TorchServe's own floor: wrk, three servers, one run.
 
 CLI: `python -m stockcast.bench serving [--mar path/to/stockcast.mar] [--duration 10] [--rounds 3]
-[--json out.json]`.
+[--baseline-mar path/to/previous.mar] [--json out.json]`.
 
 Why a floor: on a shared machine absolute latencies move with the neighbours' load, so the figure
 that means something is stockcast's cost next to an empty handler (stockcast/bench/handlers/empty_handler.py, which
@@ -24,6 +24,9 @@ spent per request, and errors (non-2xx answers and socket errors). Before the se
 handler's compute path (`stockcast.serving.service.answer_batch`: parse, validate, forecast) is
 timed in-process on one thread, back to back (hot caches) and after a 64 MB read each (cold: as at
 concurrency 1 in a server). wrk shares the cores with the server, as a co-located client would.
+
+With a baseline (a previous release's archive, stockcast/bench/baseline.py) a fourth server joins
+every round, and stockcast is also reported over it: the two ratios a release is judged by.
 """
 
 from __future__ import annotations
@@ -42,6 +45,14 @@ import numpy as np
 import torch
 
 from stockcast.app.layout import ProjectLayout
+from stockcast.bench.baseline import (
+    BASELINE_MODEL,
+    archive_identity,
+    compare_to_baseline,
+    read_manifest,
+    summary_lines,
+    with_model_config,
+)
 from stockcast.bench.wrk import CONCURRENCY, WARMUP_S, load_levels, ratios_to, summarize
 from stockcast.errors import StockcastError
 from stockcast.inputs.bars import Bars
@@ -57,7 +68,12 @@ CHECKS_MODEL = (
 )
 MODEL = "stockcast"  # the model itself, served under this name beside the two floors
 SERVERS = (EMPTY_MODEL, CHECKS_MODEL, MODEL)  # the order within each round
-LABELS = {EMPTY_MODEL: "empty handler", CHECKS_MODEL: "read + checks only", MODEL: "stockcast"}
+LABELS = {
+    EMPTY_MODEL: "empty handler",
+    CHECKS_MODEL: "read + checks only",
+    MODEL: "stockcast",
+    BASELINE_MODEL: "baseline",
+}
 TARGET_P50_RATIO = 1.5  # target: p50 at c=1 at most 1.5x the empty handler's
 TARGET_RPS_RATIO = 0.35  # ... and requests/s at c=8 at least 0.35x its
 START_S = 12.0  # about what a fresh TorchServe takes to load an archive and answer, here
@@ -149,11 +165,29 @@ def checks_archive(layout: ProjectLayout, mar: Path, store: Path, scratch: Path)
     )
 
 
-def benchmark_seconds(duration_s: float, rounds: int) -> float:
+def benchmark_seconds(duration_s: float, rounds: int, baseline: bool = False) -> float:
     """About how long `benchmark` runs with these settings: the in-process timings, then per
     round and server a TorchServe start, wrk's warm-up and one `duration_s` per concurrency."""
     per_server = START_S + WARMUP_S + duration_s * len(CONCURRENCY)
-    return IN_PROCESS_S + rounds * len(SERVERS) * per_server
+    return IN_PROCESS_S + rounds * len(round_order(1, baseline)) * per_server
+
+
+def round_order(number: int, baseline: bool) -> tuple[str, ...]:
+    """The servers of round `number` (from 1), in turn: the floors, then stockcast and the
+    baseline, which swap places every round so neither always follows the other."""
+    if not baseline:
+        return SERVERS
+    archives = (MODEL, BASELINE_MODEL) if number % 2 else (BASELINE_MODEL, MODEL)
+    return (EMPTY_MODEL, CHECKS_MODEL, *archives)
+
+
+def served_settings(description: dict) -> dict:
+    """The worker settings a server reports for its model (from the archive's model-config)."""
+    return {
+        "workers": len(description["workers"]),
+        "batch_size": description["batchSize"],
+        "max_batch_delay_ms": description["maxBatchDelay"],
+    }
 
 
 def compare(ours: dict, floor: dict) -> tuple[dict, dict]:
@@ -167,6 +201,33 @@ def compare(ours: dict, floor: dict) -> tuple[dict, dict]:
     return ratios, targets_met
 
 
+def prepare_archives(
+    layout: ProjectLayout,
+    mar: Path | None,
+    run: Path | None,
+    baseline_mar: Path | None,
+    scratch: Path,
+) -> tuple[dict[str, Path], dict[str, dict]]:
+    """A model store per server under `scratch`, each holding `<name>.mar`: the floors, stockcast
+    (`mar`, else built from `run`) and the baseline; and what the two archives say about
+    themselves."""
+    stores = {name: scratch / f"{name}-store" for name in round_order(1, baseline_mar is not None)}
+    for store in stores.values():
+        store.mkdir()
+    served = stores[MODEL] / f"{MODEL}.mar"
+    shutil.copy2(resolve_mar(layout, mar, run, scratch / "build"), served)
+    archive_handler(layout, layout.empty_handler, stores[EMPTY_MODEL], "1.0", EMPTY_MODEL)
+    checks_archive(layout, served, stores[CHECKS_MODEL], scratch)
+    archives = {MODEL: archive_identity(served)}
+    if baseline_mar is not None:
+        target = stores[BASELINE_MODEL] / f"{BASELINE_MODEL}.mar"
+        replaced = with_model_config(baseline_mar, served, target)
+        archives[BASELINE_MODEL] = archive_identity(baseline_mar) | {
+            "model_config_replaced": replaced
+        }
+    return stores, archives
+
+
 def benchmark(
     layout: ProjectLayout,
     mar: Path | None,
@@ -174,30 +235,31 @@ def benchmark(
     rounds: int = 3,
     run: Path | None = None,
     progress: Callable[[str], None] = lambda line: None,
+    baseline_mar: Path | None = None,
 ) -> dict:
-    """In-process cost, then the three servers under wrk, in turn; the figures. `progress` gets
-    a line per finished stage and per concurrency level."""
+    """In-process cost, then the servers under wrk, in turn (with `baseline_mar`, a previous
+    release's archive among them); the figures. `progress` gets a line per finished stage and
+    per concurrency level."""
+    if baseline_mar is not None:
+        read_manifest(baseline_mar)  # a wrong path fails now, not after the in-process timings
     if shutil.which("wrk") is None:
         raise StockcastError("wrk is not installed (apt-get install wrk, or make bench-serving)")
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as scratch:
         scratch = Path(scratch)
-        stores = {name: scratch / f"{name}-store" for name in SERVERS}
-        stores[MODEL].mkdir()
+        stores, archives = prepare_archives(layout, mar, run, baseline_mar, scratch)
         served = stores[MODEL] / f"{MODEL}.mar"
-        shutil.copy2(resolve_mar(layout, mar, run, scratch / "build"), served)
-        archive_handler(layout, layout.empty_handler, stores[EMPTY_MODEL], "1.0", EMPTY_MODEL)
-        checks_archive(layout, served, stores[CHECKS_MODEL], scratch)
         csv = scratch / f"prices_{layout.upload_rows}.csv"
         csv.write_bytes(layout.sample_upload())
 
         progress("archives built")
         compute, model = in_process_ms(served, csv)
         progress(f"in-process timings: p50 {statistics.median(compute['hot']):.2f} ms")
-        runs: dict[str, list[list[dict]]] = {name: [] for name in SERVERS}
+        runs: dict[str, list[list[dict]]] = {name: [] for name in stores}
+        settings: dict[str, dict] = {}
         for number in range(1, rounds + 1):
-            for name in SERVERS:
-                settings, _, results = load_levels(
+            for name in round_order(number, baseline_mar is not None):
+                levels = load_levels(
                     layout,
                     stores[name],
                     name,
@@ -207,21 +269,28 @@ def benchmark(
                     duration_s,
                     lambda line, number=number: progress(f"round {number}/{rounds}, {line}"),
                 )
-                runs[name].append(results)
+                runs[name].append(levels.results)
+                settings[name] = served_settings(levels.settings)
+                if name == BASELINE_MODEL and settings[name] != settings[MODEL]:
+                    raise StockcastError(
+                        f"the baseline served with {settings[name]}, stockcast with "
+                        f"{settings[MODEL]}: their figures would not compare the code"
+                    )
+                if name in archives:  # what the archive's answer says about its model
+                    archives[name]["model"] = levels.answer.get("model")
 
-    servers = {name: summarize(results) for name, results in runs.items()}
+    servers = {name: summarize(runs[name]) for name in SERVERS}
     ratios, targets_met = compare(servers[MODEL], servers[EMPTY_MODEL])
-    return {
+    report = {
         "load_average_1m_before": load_before,  # the machine is shared: say how busy it was
         "load_average_1m_after": os.getloadavg()[0],
         "cpus": os.cpu_count(),
         "csv_rows": layout.upload_rows,
         "model": model,
+        "archive": archives[MODEL],
         "duration_s": duration_s,
         "rounds": rounds,
-        "workers": len(settings["workers"]),  # the same model-config.yaml for all three
-        "batch_size": settings["batchSize"],
-        "max_batch_delay_ms": settings["maxBatchDelay"],
+        **settings[MODEL],  # the floors are archived with the same model-config.yaml
         "in_process_p50_ms": statistics.median(compute["hot"]),
         "in_process_p95_ms": statistics.quantiles(compute["hot"], n=20)[-1],
         "in_process_cold_p50_ms": statistics.median(compute["cold"]),
@@ -235,11 +304,18 @@ def benchmark(
         "targets_met": targets_met,
         "rounds_detail": runs,
     }
+    if baseline_mar is not None:
+        baseline = summarize(runs[BASELINE_MODEL])
+        report["baseline"] = {"archive": archives[BASELINE_MODEL], **baseline}
+        report["vs_baseline"], report["baseline_targets_met"] = compare_to_baseline(
+            servers[MODEL], baseline
+        )
+    return report
 
 
 def markdown(report: dict) -> str:
-    """The summary table (the three servers and the ratios), what the targets leave for the
-    forecast, then every round's levels."""
+    """The summary table (the servers and the ratios), what the targets leave for the forecast,
+    then every round's levels."""
     lines = [
         summary_markdown(report),
         "",
@@ -247,8 +323,8 @@ def markdown(report: dict) -> str:
         "| socket errors | server CPU ms/request |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in SERVERS:
-        for number, results in enumerate(report["rounds_detail"][name], start=1):
+    for name, rounds in report["rounds_detail"].items():
+        for number, results in enumerate(rounds, start=1):
             for r in results:
                 lines.append(
                     f"| {number} | {name} | {r['concurrency']} | {r['requests_per_s']:,.0f} | "
@@ -260,9 +336,10 @@ def markdown(report: dict) -> str:
 
 
 def summary_markdown(report: dict) -> str:
-    """The settings, the three servers and the ratios, and what the targets leave for the
-    forecast: what the docs show."""
+    """The settings, the servers and the ratios (to the empty handler, and to the baseline when
+    there was one), and what the targets leave for the forecast: what the docs show."""
     servers, ratio, checks = report["servers"], report["ratios"], report["checks_ratios"]
+    baseline = summary_lines(report) if "baseline" in report else None
     lines = [
         f"{report['csv_rows']}-row CSV, {report['workers']} workers, batch size "
         f"{report['batch_size']}, max batch delay {report['max_batch_delay_ms']} ms, "
@@ -270,6 +347,7 @@ def summary_markdown(report: dict) -> str:
         f"{report['cpus']} CPUs, 1-min load average {report['load_average_1m_before']:.1f} "
         f"before, {report['load_average_1m_after']:.1f} after",
         model_text(report["model"]),
+        *([baseline[0]] if baseline else []),
         "",
         "| | p50 ms, c=1 | requests/s, c=8 | requests/s, c=32 | server CPU ms/request, c=8 "
         "| errors |",
@@ -283,12 +361,14 @@ def summary_markdown(report: dict) -> str:
             f"{figures['server_cpu_ms_per_request_c8']:.2f} | {figures['errors']} |"
         )
     lines += [
+        *([baseline[1]] if baseline else []),
         f"| stockcast / empty | **{ratio['p50_c1']:.2f}x** (target <= {TARGET_P50_RATIO}x) | "
         f"**{ratio['requests_per_s_c8']:.2f}x** (target >= {TARGET_RPS_RATIO}x) | "
         f"{ratio['requests_per_s_c32']:.2f}x | {ratio['server_cpu_ms_per_request_c8']:.1f}x | |",
         f"| read + checks / empty | {checks['p50_c1']:.2f}x | {checks['requests_per_s_c8']:.2f}x "
         f"| {checks['requests_per_s_c32']:.2f}x | {checks['server_cpu_ms_per_request_c8']:.1f}x "
         "| |",
+        *([baseline[2]] if baseline else []),
         "",
         budget_text(report),
     ]

@@ -31,6 +31,7 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
     ("command", "limit"),
     [
         ("serving", "--rounds"),
+        ("serving", "--baseline-mar"),
         ("training", "--hidden-size"),
         ("soak", "at least 30"),
         ("soak", "the warm-up's do not count"),
