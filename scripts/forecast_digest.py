@@ -7,7 +7,8 @@ Why: a change that makes serving faster must leave the served numbers as they we
 form runs another checkout's code (a worktree of an earlier release, say) on the same model, so
 equal digests mean every field of every answer is the same, bit for bit. The uploads are the
 bundled tickers' last 32 to 5,000 rows, answered in one batch and one at a time, under the run's
-own calibration and three others (shrink 0.35, the stored band, a close-to-close 40-day band).
+own calibration and three others (the band without the network, the stored band, a close-to-close
+40-day band).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ TICKERS = ("GOOG", "AAPL", "IBM", "MSFT")
 ROWS = (32, 33, 52, 100, 250, 281, 282, 283, 600, 5000)
 CALIBRATIONS = (
     {},
-    {"shrink": 0.35},
     {"self_rows": 0},
     {"self_rows": 40, "vol_estimator": "close", "vol_lambda": 1.0},
 )
@@ -56,10 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     ]
     answers = []
     stored = forecaster.calibration
-    for change in CALIBRATIONS:
-        forecaster.calibration = replace(stored, **change)
-        answers += forecaster.predict_bars(uploads)
-        answers += [forecaster.predict_bars([upload])[0] for upload in uploads]
+    variants = [replace(stored, **change) for change in CALIBRATIONS]
+    for served in [*variants, None]:  # None: the band without the network
+        model = forecaster.ablated() if served is None else forecaster
+        model.calibration = stored.without_network() if served is None else served
+        answers += model.predict_bars(uploads)
+        answers += [model.predict_bars([upload])[0] for upload in uploads]
     digest = hashlib.sha256(json.dumps(answers).encode()).hexdigest()
     code = Path(stockcast.__file__).resolve().parent.parent
     print(f"{len(answers)} answers, sha256 {digest[:16]} (code: {code}, run: {run})")

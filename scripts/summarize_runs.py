@@ -29,15 +29,12 @@ from stockcast.errors import StockcastError
 METRICS, BACKTEST = "metrics.json", "backtest.json"
 COLUMNS = (
     ("test/mae", "MAE $", "{:.3f}"),
-    ("test/naive_mae", "naive MAE $", "{:.3f}"),
     ("test/rel_mae", "rel. MAE", "{:.4f}"),
-    ("test/rmse", "RMSE $", "{:.3f}"),
-    ("test/naive_rmse", "naive RMSE $", "{:.3f}"),
-    ("test/mape", "MAPE %", "{:.3f}"),
-    ("test/directional_accuracy", "direction", "{:.3f}"),
-    ("test/up_share", "always-up", "{:.3f}"),
     ("test/interval_coverage", "80% coverage", "{:.3f}"),
-    ("calibration/shrink", "shrink", "{:.2f}"),
+    ("test/winkler", "interval score", "{:.5f}"),
+    ("test/no_network_winkler", "no network", "{:.5f}"),
+    ("calibration/quantile", "quantile", "{:.3f}"),
+    ("val/best_loss", "val NLL", "{:.4f}"),
 )
 
 

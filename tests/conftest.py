@@ -36,7 +36,8 @@ from stockcast.market.cache_record import ohlcv_sha256
 from stockcast.model.calibration import Calibration, conformal_quantiles, window_volatility
 from stockcast.model.drift import DriftReference
 from stockcast.model.features import RETURN_FEATURE, anchor_closes, compute_features
-from stockcast.model.forecaster import ARTIFACT_DIR, Forecaster, network_returns
+from stockcast.model.forecaster import ARTIFACT_DIR, Forecaster, network_log_factors
+from stockcast.model.network_inputs import network_inputs
 from stockcast.model.scaling import Standardizer
 from stockcast.model.windows import (
     cumulative_targets,
@@ -64,6 +65,21 @@ SAMPLE_CSV = LAYOUT.sample_csv
 pytest_plugins = ["pytester"]
 
 register_resolvers()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Every training of the suite (in process, train.py, backtest.py) tracks into one SQLite
+    store of the session, never the checkout's outputs/mlflow: MLFLOW_TRACKING_URI, inherited by
+    the programs the tests start. A test of the default store removes it with monkeypatch."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    yield uri
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 # --- the two lanes: a test's markers follow from what it needs -----------------------------------
@@ -198,18 +214,19 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return output_dir
 
 
-# the untrained network's served share of its own forecast: calibration would pick 0 for a network
-# without skill (the naive forecast), and then no served number would depend on the network
-TINY_SHRINK = 0.5
+# the spread of the tiny network's head: an untrained head is zero (the no-network band), and then
+# no served number would depend on the network
+TINY_HEAD_STD = 0.3
 
 
 def build_tiny_run(output_dir: Path, seed: int = 0) -> Path:
     """A run directory whose `artifact/` is a real Forecaster artifact, built without training.
 
-    The test config's network (untrained, seeded), the scaler fitted on the sample's training
-    rows, the conformal band of the shrunk forecast on its calibration rows, the drift table of
-    its training returns and the config's calibration settings: the two files and the fields
-    that stockcast/training/run.py writes, in milliseconds instead of a training run.
+    The test config's network (untrained, seeded, its zero head replaced by a random one so that
+    its factor moves the band), the scaler fitted on the sample's training windows, the conformal
+    quantiles with and without the network on its calibration rows, the drift table of its
+    training returns and the config's calibration settings: the two files and the fields that
+    stockcast/training/run.py writes, in milliseconds instead of a training run.
     """
     cfg = compose_train_cfg(output_dir, "data.ticker=GOOG")
     data, settings = cfg.data, cfg.calibration
@@ -220,24 +237,21 @@ def build_tiny_run(output_dir: Path, seed: int = 0) -> Path:
     anchors = split_anchors(bounds, data.window, data.horizon)
     windows = sliding_windows(torch.from_numpy(features), data.window).numpy()  # [N-W, W, F]
     targets = cumulative_targets(torch.from_numpy(np.log(closes)), data.horizon).numpy()
-    scaler = Standardizer.fit(features[: bounds.val_start], RETURN_FEATURE)
+    vol = (settings.vol_lambda, settings.vol_estimator)
+    train_windows = windows[anchors["train"].numpy() - data.window + 1]
+    scaler = Standardizer.fit(network_inputs(train_windows, window_volatility(train_windows, *vol)))
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         net = hydra.utils.instantiate(cfg.model.net)
+        torch.nn.init.normal_(net.head[-1].weight, std=TINY_HEAD_STD)
     calib = anchors["calib"].numpy()
-    vol = (settings.vol_lambda, settings.vol_estimator)
     calib_windows = windows[calib - data.window + 1]  # [n, W, F]
-    quantiles = conformal_quantiles(
-        network_returns(net, scaler, calib_windows),
-        targets[calib],
-        window_volatility(calib_windows, *vol),
-        TINY_SHRINK,
-        settings.level,
-    )
+    sigma = window_volatility(calib_windows, *vol)
+    factor = network_log_factors(net, scaler, calib_windows, sigma)
     calibration = Calibration(
-        TINY_SHRINK,
         float(settings.level),
-        quantiles,
+        conformal_quantiles(factor, targets[calib], sigma, settings.level),
+        conformal_quantiles(np.zeros_like(factor), targets[calib], sigma, settings.level),
         vol_lambda=float(settings.vol_lambda),
         self_rows=int(settings.self_rows),
         prior_rows=int(settings.prior_rows),

@@ -150,32 +150,26 @@ def evaluate(
     ablated = forecaster.ablated()
     several = len(datamodule.tickers) > 1
     for split, arrays in splits.items():
-        forecast = forecaster.forecast_windows(arrays.windows)
-        point, lower, upper = forecast.closes(arrays.last_close)
-        truth = (arrays.last_close, arrays.future_close)
-        metrics.update(forecast_report(split, *truth, point, lower, upper))
-        metrics[f"{split}/winkler"] = relative_interval_score(
-            truth, lower, upper, calibration.level
-        )
+        point, lower, upper = forecaster.forecast_windows(arrays.windows).closes(arrays.last_close)
         _, base_lower, base_upper = ablated.forecast_windows(arrays.windows).closes(
             arrays.last_close
         )
-        metrics[f"{split}/no_network_winkler"] = relative_interval_score(
-            truth, base_lower, base_upper, calibration.level
-        )
-        for ticker in datamodule.tickers if several and split != "val" else ():
-            rows = arrays.tickers == ticker
-            if rows.any():
-                metrics.update(
-                    forecast_report(
-                        f"{split}/{ticker}",
-                        arrays.last_close[rows],
-                        arrays.future_close[rows],
-                        point[rows],
-                        lower[rows],
-                        upper[rows],
-                    )
-                )
+        groups = [(split, np.ones(len(arrays.last_close), dtype=bool))]
+        if several and split != "val":
+            groups += [
+                (f"{split}/{ticker}", arrays.tickers == ticker) for ticker in datamodule.tickers
+            ]
+        for prefix, rows in groups:
+            if not rows.any():
+                continue
+            truth = (arrays.last_close[rows], arrays.future_close[rows])
+            metrics.update(forecast_report(prefix, *truth, point[rows], lower[rows], upper[rows]))
+            metrics[f"{prefix}/winkler"] = relative_interval_score(
+                truth, lower[rows], upper[rows], calibration.level
+            )
+            metrics[f"{prefix}/no_network_winkler"] = relative_interval_score(
+                truth, base_lower[rows], base_upper[rows], calibration.level
+            )
         if split == "test":
             shown = arrays.tickers == datamodule.tickers[0]
             prefix = f"test/{datamodule.tickers[0]}" if several else "test"

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from stockcast.errors import DataValidationError
-from stockcast.model.features import RETURN_FEATURE, compute_features
+from stockcast.model.calibration import window_volatility
+from stockcast.model.features import compute_features
+from stockcast.model.network_inputs import N_INPUTS, network_inputs
 from stockcast.model.scaling import Standardizer
 from stockcast.model.windows import cumulative_targets, sliding_windows, split_anchors, split_bounds
 from stockcast.training.datamodule import StockDataModule
@@ -66,10 +68,14 @@ def test_a_refit_without_test_split_ends_its_calibration_at_the_last_row():
 def test_scaler_is_fitted_on_training_rows_only(make_cfg):
     datamodule = StockDataModule(data_dir=make_cfg().paths.data_dir)
     datamodule.setup()
-    features = compute_features(datamodule.frame)
-    expected = Standardizer.fit(features[: datamodule.bounds.val_start], RETURN_FEATURE)
-    assert datamodule.scaler == expected
-    assert datamodule.scaler != Standardizer.fit(features, RETURN_FEATURE)
+    train = datamodule.split_arrays("train").windows
+    every = sliding_windows(torch.from_numpy(compute_features(datamodule.frame)), 30).numpy()
+    fitted = {
+        name: Standardizer.fit(network_inputs(windows, window_volatility(windows, 0.94, "ohlc")))
+        for name, windows in (("train", train), ("all", every))
+    }
+    assert datamodule.scaler == fitted["train"]
+    assert datamodule.scaler != fitted["all"]
 
 
 def test_split_arrays_agree_with_the_training_tensors(make_cfg):
@@ -77,12 +83,18 @@ def test_split_arrays_agree_with_the_training_tensors(make_cfg):
     datamodule.setup()
     test = datamodule.split_arrays("test")
     x, y = datamodule.datasets["test"].tensors
-    assert x.shape == (len(test.windows), 30, 5) and y.shape == (len(test.windows), 2)
+    assert x.shape == (len(test.windows), 30, N_INPUTS) and y.shape == (len(test.windows), 2)
+    sigma = window_volatility(test.windows, 0.94, "ohlc")
     np.testing.assert_allclose(
-        datamodule.scaler.transform(test.windows), x.numpy(), rtol=1e-5, atol=1e-5
+        datamodule.scaler.transform(network_inputs(test.windows, sigma)),
+        x.numpy(),
+        rtol=1e-5,
+        atol=1e-5,
     )
-    realised = np.log(test.future_close / test.last_close[:, None]) / datamodule.scaler.target_scale
-    np.testing.assert_allclose(realised, y.numpy(), rtol=1e-5, atol=1e-6)
+    # the targets: the next returns in units of the window's no-network scale, sqrt(k) per step
+    realised = np.log(test.future_close / test.last_close[:, None])
+    scaled = realised / (sigma[:, None] * np.sqrt([1.0, 2.0]))
+    np.testing.assert_allclose(scaled, y.numpy(), rtol=1e-5, atol=1e-5)
     closes = datamodule.frame.set_index("Date")["Close"]
     assert closes[test.target_dates.iloc[-1]] == test.future_close[-1, 0]
     assert (

@@ -19,9 +19,9 @@ import torch
 from stockcast.errors import DataValidationError
 from stockcast.inputs.validation import read_ohlcv_csv
 from stockcast.model.calibration import Calibration
-from stockcast.model.features import N_FEATURES
 from stockcast.model.forecaster import Forecaster, future_dates
 from stockcast.model.network import LSTMNet
+from stockcast.model.network_inputs import N_INPUTS
 from stockcast.model.scaling import Standardizer
 from stockcast.training.datamodule import StockDataModule
 
@@ -37,7 +37,8 @@ def test_artifact_is_a_state_dict_and_plain_json(tiny_run):
     weights = torch.load(tiny_run / "artifact" / "weights.pt", weights_only=True)
     assert weights and all(isinstance(value, torch.Tensor) for value in weights.values())
     spec = json.loads((tiny_run / "artifact" / "forecaster.json").read_text())
-    assert set(spec["scaler"]) == {"mean", "std", "target_scale"}
+    assert set(spec["scaler"]) == {"mean", "std"}
+    assert spec["format"] == 2 and len(spec["scaler"]["mean"]) == len(spec["inputs"])
     assert Forecaster.load(tiny_run / "artifact").net.state_dict().keys() == weights.keys()
 
 
@@ -87,7 +88,6 @@ def test_batch_of_frames_equals_one_by_one(forecaster):
     "calibration",
     [
         {},
-        {"shrink": 0.35},  # the scored windows go through the network too
         {"self_rows": 0},  # the stored band: only the last two windows matter
         {"self_rows": 40, "vol_estimator": "close"},
     ],
@@ -122,8 +122,8 @@ def untrained(horizon: int, calendar: str = "XNYS") -> Forecaster:
     """A forecaster of `horizon` steps whose numbers do not matter, only its dates."""
     return Forecaster(
         LSTMNet(hidden_size=4, num_layers=1, horizon=horizon),
-        Standardizer((0.0,) * N_FEATURES, (1.0,) * N_FEATURES, 0.01),
-        Calibration(0.0, 0.8, (1.0,) * horizon),
+        Standardizer((0.0,) * N_INPUTS, (1.0,) * N_INPUTS),
+        Calibration(0.8, (1.0,) * horizon, (1.0,) * horizon),
         window=30,
         calendar=calendar,
     )

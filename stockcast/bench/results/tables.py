@@ -52,18 +52,20 @@ def single_split(record: dict) -> str:
     start, end = record["test_split"]
     tickers = sorted({key.split("/")[1] for key in metrics if key.count("/") == 2})
     lines = [
-        f"Test split {start}..{end} ({record['ticker']}); shrink "
-        f"{metrics.get('calibration/shrink', 0):.3f} (0: the served forecast is the last close).",
+        f"Test split {start}..{end} ({record['ticker']}); the forecast is the last close, the "
+        f"band's interval score {metrics['test/winkler'] / metrics['test/no_network_winkler']:.3f}x"
+        " the same band's without the network (all tickers, stored quantiles).",
         "",
-        "| ticker | days | MAE | rel. MAE | coverage (80% band) | width | direction |",
+        "| ticker | days | MAE | coverage (80% band) | interval score / close | no network |"
+        " ratio |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for ticker, prefix in [*((t, f"test/{t}/") for t in tickers), ("all", "test/")]:
+        model, base = metrics[prefix + "winkler"], metrics[prefix + "no_network_winkler"]
         lines.append(
             f"| {ticker} | {metrics[prefix + 'samples']:.0f} | {metrics[prefix + 'mae']:.3f} | "
-            f"{metrics[prefix + 'rel_mae']:.4f} | {metrics[prefix + 'interval_coverage']:.3f} | "
-            f"{metrics[prefix + 'interval_width']:.3f} | "
-            f"{fmt(metrics.get(prefix + 'directional_accuracy'), '{:.3f}')} |"
+            f"{metrics[prefix + 'interval_coverage']:.3f} | {model:.5f} | {base:.5f} | "
+            f"{model / base:.3f} |"
         )
     return "\n".join(lines)
 
