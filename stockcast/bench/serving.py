@@ -1,4 +1,4 @@
-"""Serving latency and throughput against TorchServe's own floor: wrk, three servers, one run.
+"""Serving latency and throughput against TorchServe's own floor and a baseline release: wrk.
 
 CLI: `python -m stockcast.bench serving [--mar path/to/stockcast.mar] [--duration 10] [--rounds 3]
 [--baseline-mar path/to/previous.mar] [--json out.json]`.
