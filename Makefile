@@ -11,7 +11,7 @@ SYSTEM_DEPS := java:openjdk-17-jre-headless prometheus:prometheus promtool:prome
 	chromium:chromium docker-compose:docker-compose dockerd:docker.io mmdebstrap:mmdebstrap
 
 .PHONY: image install system-deps test test-fast lint format train run serve stop package retrain rollback \
-	bench-serving bench-training soak results clean
+	mlflow bench-serving bench-training soak results clean
 
 install: $(VENV)/.installed
 
@@ -73,6 +73,12 @@ retrain: install
 # make the version the last promotion replaced the default again (a second call changes nothing)
 rollback: install
 	$(PY) lifecycle.py command=rollback $(ARGS)
+
+# MLflow's UI on the tracked runs (train.py, backtest.py, lifecycle.py: outputs/mlflow/, or the
+# server MLFLOW_TRACKING_URI names), on http://127.0.0.1:$(MLFLOW_PORT); Ctrl-C stops it
+MLFLOW_PORT ?= 5000
+mlflow: install
+	$(PY) scripts/mlflow_ui.py --port $(MLFLOW_PORT)
 
 # RUN=outputs/train/runs/<run> (default: the newest complete non-debug run) -> model_store/stockcast.mar
 package: install

@@ -140,6 +140,12 @@ class ProjectLayout:
         return self.root / self.config.paths.runs_dir
 
     @property
+    def mlflow_dir(self) -> Path:
+        """The embedded MLflow store's folder (`paths.mlflow_dir`: mlflow.db and artifacts/),
+        where runs are tracked unless MLFLOW_TRACKING_URI names a server."""
+        return self.root / self.config.paths.mlflow_dir
+
+    @property
     def model_store(self) -> Path:
         return self.root / "model_store"
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import psutil
 
 from stockcast.app.layout import ProjectLayout
+from stockcast.app.tracking import tracking_uri
 from stockcast.errors import StockcastError
 from stockcast.release.packaging import (
     SOURCE_FILE,
@@ -190,6 +191,7 @@ predictions:  {server.prediction_url}
 management:   {server.management_url}/models/{server.model_name}
 metrics:      {server.metrics_url}
 prometheus:   {prometheus_url if running else "not running (needs the prometheus binary)"}
+mlflow:       {tracking_uri(layout.mlflow_dir)} (browse it: make mlflow)
 logs:         {server.log_dir}
 stop with:    make stop"""
     )
