@@ -363,7 +363,8 @@ def network_log_factors(
 ) -> np.ndarray:
     """The network's log factors [n, H] on the no-network scale sigma [n] of raw windows
     [n, W, F]: what training fits and serving multiplies the band by."""
-    inputs = scaler.transform(network_inputs(windows, sigma)).astype(np.float32)  # [n, W, F+1]
+    inputs = network_inputs(windows, sigma, net.input_rows)  # [n, rows, F+1]
+    inputs = scaler.transform(inputs).astype(np.float32)
     return net.predict(torch.from_numpy(inputs)).double().numpy()
 
 

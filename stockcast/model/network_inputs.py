@@ -23,8 +23,10 @@ INPUT_NAMES: tuple[str, ...] = (
 N_INPUTS = len(INPUT_NAMES)
 
 
-def network_inputs(windows: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Raw feature windows [n, W, F] and their no-network scale [n] -> inputs [n, W, F + 1]."""
+def network_inputs(windows: np.ndarray, scale: np.ndarray, rows: int | None = None) -> np.ndarray:
+    """Raw feature windows [n, W, F] and their no-network scale [n] -> inputs [n, rows, F + 1]
+    of each window's last `rows` rows (all W by default)."""
+    windows = windows[:, -rows:] if rows else windows
     inputs = np.empty((*windows.shape[:2], N_INPUTS), dtype=np.float64)
     inputs[..., : windows.shape[2]] = windows
     inputs[..., PRICE_MOVES] /= scale[:, None, None]
