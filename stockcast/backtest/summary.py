@@ -174,11 +174,33 @@ def _figure(value: float | None, pattern: str) -> str:
     return "n/a" if value is None else pattern.format(value)
 
 
-def summary_markdown(reports: list[dict[str, Any]], pooled: dict[str, Any]) -> str:
-    """summary.md: the per-method table, then the network-earns-its-keep table under it."""
+def recent_reports(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each job's scores on its most recent days (`backtest.recent_days`), labelled like the
+    job's own report; empty when the jobs scored no more days than that."""
+    keep = ("ticker", "trained_on", "horizon", "level")
+    return [
+        report["recent"] | {key: report[key] for key in keep if key in report}
+        for report in reports
+        if "recent" in report
+    ]
+
+
+def summary_markdown(
+    reports: list[dict[str, Any]],
+    pooled: dict[str, Any],
+    recent: list[dict[str, Any]] | None = None,
+    recent_pooled: dict[str, Any] | None = None,
+) -> str:
+    """summary.md: the per-method table, then the network-earns-its-keep table under it, and
+    the same for the most recent days when the jobs scored more."""
     keep = keep_table(reports, pooled)
     if not keep:
         return summary_table(reports)
+    if recent:
+        keep += (
+            f"\n\nThe same on the most recent {recent[0]['days']} of those days:\n\n"
+            + keep_table(recent, recent_pooled or {})
+        )
     note = (
         "The model against its references: interval score over each one's (per ticker in "
         "price units; pooled, over every ticker's days relative to their last close) and "
@@ -189,11 +211,25 @@ def summary_markdown(reports: list[dict[str, Any]], pooled: dict[str, Any]) -> s
     return f"{summary_table(reports)}\n\n{note}\n\n{keep}"
 
 
+def compact(report: dict[str, Any]) -> dict[str, Any]:
+    """A job's report for summary.json: its figures without the per-day series (they stay in
+    its backtest.json), with the model's ratios to each reference."""
+    kept = {k: v for k, v in report.items() if k not in ("name", "stamp", "daily", "recent")}
+    if "model" in report["methods"]:
+        kept["versus"] = versus(report)
+    if "recent" in report:
+        kept["recent"] = compact(report["recent"] | {"methods": report["recent"]["methods"]})
+    return kept
+
+
 def sweep_name(reports: list[dict[str, Any]]) -> str:
-    """What a sweep measured: one model per ticker, each ticker scored by a model that never saw
-    it (leave-one-out), or something else."""
+    """What a sweep measured: one model per ticker, one global model trained on every scored
+    ticker, each ticker scored by a model that never saw it (leave-one-out), or something else."""
     if all(report["trained_on"] == [report["ticker"]] for report in reports):
         return "walk-forward-per-ticker"
+    scored = sorted(report["ticker"] for report in reports)
+    if len(scored) > 1 and all(sorted(report["trained_on"]) == scored for report in reports):
+        return "walk-forward-global"
     if all(report["ticker"] not in report["trained_on"] for report in reports):
         return "walk-forward-leave-one-out"
     return "walk-forward"
@@ -218,18 +254,17 @@ class SweepSummary(Callback):
             print(f"no backtest.json under {sweep_dir}: every job failed")
             return
         pooled = pooled_tests(reports)
-        table = summary_markdown(reports, pooled)
+        recent = recent_reports(reports)
+        recent_pooled = pooled_tests(recent) if recent else {}
+        table = summary_markdown(reports, pooled, recent, recent_pooled)
         (sweep_dir / "summary.md").write_text(table + "\n")
         # each job's per-day series stay in its backtest.json; the summary keeps the figures
-        reports = [
-            {k: v for k, v in report.items() if k not in ("name", "stamp", "daily")}
-            | ({"versus": versus(report)} if "model" in report["methods"] else {})
-            for report in reports
-        ]
+        reports = [compact(report) for report in reports]
         write_stamped(
             sweep_dir / "summary.json",
             sweep_name(reports),
-            {"reports": reports, "pooled": pooled},
+            {"reports": reports, "pooled": pooled}
+            | ({"recent_pooled": recent_pooled} if recent else {}),
             self.load_before,
         )
         print(f"\n{table}\n\n(written to {sweep_dir / 'summary.md'})")

@@ -11,8 +11,11 @@ before the first scored day. Each day's forecast is what the service answers for
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import shutil
+import tempfile
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -111,6 +114,22 @@ class FoldForecast:
     info: dict[str, Any]
 
 
+def fold_key(fold_cfg: DictConfig, data_files: list[Path]) -> str:
+    """What decides a fold's model: its config without where it writes (unresolved, so the
+    output directories interpolated into callbacks and loggers read the same in every job), the
+    code that trains and serves it, and the price files it reads. Two folds with one key train
+    the same network from the same rows with the same seed."""
+    recipe = OmegaConf.to_container(fold_cfg, resolve=False)
+    for where in ("paths", "hydra", "logger"):
+        recipe.pop(where, None)
+    recipe.get("trainer", {}).pop("default_root_dir", None)
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode())
+    package = Path(__file__).resolve().parents[1]
+    for path in sorted(package.rglob("*.py")) + sorted(data_files):
+        digest.update(path.read_bytes() if path.is_file() else str(path).encode())
+    return digest.hexdigest()[:16]
+
+
 def fit_and_forecast(
     cfg: dict[str, Any],
     tickers: list[str],
@@ -118,12 +137,15 @@ def fit_and_forecast(
     frame: pd.DataFrame,
     output_dir: Path,
     upload_rows: int,
+    cache_dir: Path | None = None,
 ) -> FoldForecast:
     """Refit on the `tickers`' history up to the fold, then serve every origin of the fold in
     process, as trained and with the network ablated.
 
-    Runs in a worker process: imports training (Lightning, Hydra) only here, and uses one
-    intra-op thread so parallel folds do not fight over the cores.
+    With `cache_dir`, a fold whose recipe (`fold_key`) was trained before reuses that artifact:
+    the jobs of a sweep that score each ticker with one global model train each of its refits
+    once instead of once per ticker. Runs in a worker process: imports training (Lightning,
+    Hydra) only here, and uses one intra-op thread so parallel folds do not fight over the cores.
     """
     import torch
 
@@ -132,8 +154,25 @@ def fit_and_forecast(
 
     torch.set_num_threads(1)
     register_resolvers()
-    train(fold_config(cfg, tickers, fold, frame["Date"], output_dir))
-    forecaster = Forecaster.load(output_dir / ARTIFACT_DIR)
+    fold_cfg = fold_config(cfg, tickers, fold, frame["Date"], output_dir)
+    files = (
+        [Path(fold_cfg.data.path)]
+        if fold_cfg.data.get("path")
+        else [Path(fold_cfg.paths.data_dir) / f"{ticker}.csv" for ticker in tickers]
+    )
+    cached = cache_dir / fold_key(fold_cfg, files) if cache_dir else None
+    if cached is not None and (cached / ARTIFACT_DIR).is_dir():
+        artifact = cached / ARTIFACT_DIR
+    else:
+        train(fold_cfg)
+        artifact = output_dir / ARTIFACT_DIR
+        if cached is not None:
+            cached.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=cached))
+            shutil.copytree(artifact, staging / ARTIFACT_DIR)
+            (staging / ARTIFACT_DIR).rename(cached / ARTIFACT_DIR)  # whole, or not at all
+            staging.rmdir()
+    forecaster = Forecaster.load(artifact)
     dates = frame["Date"]
     return FoldForecast(
         served=served_band(forecaster, frame, fold.origins, upload_rows),

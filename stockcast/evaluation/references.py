@@ -59,6 +59,12 @@ class Band:
     lower: np.ndarray
     upper: np.ndarray
 
+    def tail(self, days: int) -> Band:
+        """The band of the last `days` origins."""
+        return Band(
+            self.name, self.level, self.point[-days:], self.lower[-days:], self.upper[-days:]
+        )
+
 
 def naive_band(
     closes: np.ndarray,

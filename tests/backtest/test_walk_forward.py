@@ -115,30 +115,36 @@ def test_the_served_band_is_what_the_forecaster_answers_for_each_upload(tiny_run
 
 @pytest.mark.slow
 def test_a_small_backtest_scores_every_method_and_no_refit_saw_a_scored_day(tmp_path):
-    result = run_backtest(
+    settings = (
         "backtest.last_days=40",
+        "backtest.recent_days=15",
         "backtest.refit_every=20",
         "trainer.max_epochs=2",
         "model.net.hidden_size=8",
-        f"hydra.run.dir={tmp_path}",
+        f"backtest.fold_cache={tmp_path / 'cache'}",
     )
+    result = run_backtest(*settings, f"hydra.run.dir={tmp_path / 'first'}")
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads((tmp_path / "backtest.json").read_text())
+    report = json.loads((tmp_path / "first" / "backtest.json").read_text())
     assert report["ticker"] == "GOOG" and report["days"] == 40
     assert report["last_day"] == "2013-03-01"
     assert set(report["methods"]) == {"naive", "ewma", "garch", "har", "no_network", "model"}
     for scores in report["methods"].values():
         assert scores.keys() >= METHOD_KEYS and scores["n"] == 40
     assert report["methods"]["naive"]["rel_mae"] == 1.0
+    # the served point is the last close: only the bands are tested
+    assert report["methods"]["model"]["rel_mae"] == 1.0
     assert set(report["tests"]) == {
-        "model_vs_naive_abs_error",
         *(f"model_vs_{name}_interval_score" for name in ("garch", "ewma", "naive", "har")),
         "model_vs_no_network_interval_score",
     }
     assert all(test["p_holm"] >= test["p_value"] for test in report["tests"].values())
     assert set(report["daily"]["relative_interval_score"]) == set(report["methods"])
     assert len(report["daily"]["dates"]) == 40
-    assert (tmp_path / "backtest.png").stat().st_size > 10_000
+    assert (tmp_path / "first" / "backtest.png").stat().st_size > 10_000
+    recent = report["recent"]  # the last 15 days' own table beside the 40 days'
+    assert recent["days"] == 15 and recent["last_day"] == report["last_day"]
+    assert recent["methods"]["garch"]["n"] == 15
     folds = report["model"]["folds"]
     assert len(folds) == 2
     for fold in folds:  # each refit calibrated strictly before the first day it scores
@@ -146,6 +152,13 @@ def test_a_small_backtest_scores_every_method_and_no_refit_saw_a_scored_day(tmp_
     assert folds[1]["fit_until"] > folds[0]["fit_until"]
     assert "interval score" in result.stdout and "Diebold-Mariano" in result.stdout
     assert "Holm p" in result.stdout
+    # the same recipe again: each refit comes from the cache, and serves the same bands
+    again = run_backtest(*settings, f"hydra.run.dir={tmp_path / 'again'}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    repeated = json.loads((tmp_path / "again" / "backtest.json").read_text())
+    assert repeated["daily"] == report["daily"]
+    assert not list((tmp_path / "again").glob("folds/*/checkpoints"))  # nothing trained
+    assert list((tmp_path / "first").glob("folds/*/checkpoints"))
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stockcast.backtest.summary import summary_table
+from stockcast.backtest import summary as backtest_summary
 from stockcast.bench.results.blocks import ResultsError
 from stockcast.bench.serving import summary_markdown
 
@@ -39,7 +39,13 @@ def walk_forward(record: dict) -> str:
     return (
         f"{tickers}: {first['days']} scored days each ({first['first_day']}..{first['last_day']}), "
         f"{first['level']:.0%} bands, horizon {first['horizon']}, the model {refit}; "
-        f"{wall:.0f} s of walking in all.\n\n" + summary_table(reports)
+        f"{wall:.0f} s of walking in all.\n\n"
+        + backtest_summary.summary_markdown(
+            reports,
+            record.get("pooled", {}),
+            backtest_summary.recent_reports(reports),
+            record.get("recent_pooled"),
+        )
     )
 
 
@@ -159,6 +165,7 @@ def image(record: dict) -> str:
 
 RENDERERS: dict[str, Callable[[dict], str]] = {
     "walk-forward-per-ticker": walk_forward,
+    "walk-forward-global": walk_forward,
     "walk-forward-leave-one-out": walk_forward,
     "single-split": single_split,
     "latency": latency,
