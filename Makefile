@@ -7,8 +7,11 @@ PY := $(VENV)/bin/python
 RESULTS := outputs/results
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # command:Debian package pairs that the serving, monitoring and browser tests run for real
+# (Debian's postgresql puts initdb and pg_ctl off PATH, in /usr/lib/postgresql/<major>/bin, where
+# the tracking-server test finds them; pg_ctlcluster, on PATH, says the package is there)
 SYSTEM_DEPS := java:openjdk-17-jre-headless prometheus:prometheus promtool:prometheus \
-	chromium:chromium docker-compose:docker-compose dockerd:docker.io mmdebstrap:mmdebstrap
+	chromium:chromium docker-compose:docker-compose dockerd:docker.io mmdebstrap:mmdebstrap \
+	pg_ctlcluster:postgresql
 
 .PHONY: image install system-deps test test-fast lint format train run serve stop package retrain rollback \
 	mlflow bench-serving bench-training soak results clean

@@ -91,8 +91,11 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 # fixtures that train when set up: a test using one, directly or through another, is slow
 TRAINING_FIXTURES = frozenset({"trained_run"})
-# programs that start a JVM, a server, a browser or Docker (Playwright drives Chromium via node)
-INTEGRATION_PROGRAMS = frozenset({"java", "torchserve", "prometheus", "chromium", "docker", "node"})
+# programs that start a JVM, a server, a browser or Docker (Playwright drives Chromium via node;
+# initdb and pg_ctl make and start a PostgreSQL cluster)
+INTEGRATION_PROGRAMS = frozenset(
+    {"java", "torchserve", "prometheus", "chromium", "docker", "node", "initdb", "pg_ctl"}
+)
 
 # what the running test's markers allow; everything is allowed outside a test's setup and call
 _allowed = {"slow": True, "integration": True}
