@@ -2,6 +2,7 @@
 
     python scripts/summarize_runs.py outputs/train/multiruns/<time>
     python scripts/summarize_runs.py outputs/backtest/multiruns/<time>
+    python scripts/summarize_runs.py outputs/dev/sweep --json outputs/results/development-sweep.json
 
 Training runs (train.py, their metrics.json) get one table of test figures; backtest runs
 (backtest.py, their backtest.json) one table of every method's walk-forward figures, as the
@@ -9,7 +10,9 @@ backtest sweep prints at its end. Runs are listed in numeric order (0, 1, 2, ...
 holds inside it (a refit, a backtest's folds) is part of that run, not a run of its own. A figure
 a run has none of (the direction of a model that serves the naive forecast) shows as n/a. Runs
 that failed or never finished (their run.json) are listed after the tables with their reason. A
-path that is not a directory, or holds no runs, is an error: one line, exit status 2.
+path that is not a directory, or holds no runs, is an error: one line, exit status 2. `--json`
+also writes the training table's figures, stamped, as the results `development-sweep` (what the
+docs render the choice of the network's settings from).
 """
 
 from __future__ import annotations
@@ -19,33 +22,19 @@ import json
 import re
 from pathlib import Path
 
-import yaml
-
 from stockcast.app.run_record import COMPLETE, RUN_RECORD, RunRecord
 from stockcast.app.script import run_script
+from stockcast.app.stamp import load_average, write_stamped
 from stockcast.backtest.summary import summary_table
 from stockcast.errors import StockcastError
+from stockcast.training.summary import METRICS, name, overrides, training_rows, training_table
 
-METRICS, BACKTEST = "metrics.json", "backtest.json"
-COLUMNS = (
-    ("test/mae", "MAE $", "{:.3f}"),
-    ("test/rel_mae", "rel. MAE", "{:.4f}"),
-    ("test/interval_coverage", "80% coverage", "{:.3f}"),
-    ("test/winkler", "interval score", "{:.5f}"),
-    ("test/no_network_winkler", "no network", "{:.5f}"),
-    ("calibration/quantile", "quantile", "{:.3f}"),
-    ("val/best_loss", "val NLL", "{:.4f}"),
-)
+BACKTEST = "backtest.json"
 
 
 def natural_key(path: Path) -> list[int | str]:
     """'10' after '9', and 'run_2' before 'run_10'."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
-
-
-def overrides(run_dir: Path) -> str:
-    path = run_dir / ".hydra" / "overrides.yaml"
-    return " ".join(yaml.safe_load(path.read_text()) or []) if path.exists() else ""
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -55,24 +44,6 @@ def find_runs(root: Path) -> list[Path]:
         (run for run in found if not any(parent in found for parent in run.parents)),
         key=natural_key,
     )
-
-
-def cell(value: float | None, fmt: str) -> str:
-    return "n/a" if value is None else fmt.format(value)
-
-
-def training_table(root: Path, runs: list[Path]) -> list[str]:
-    lines = [
-        "| run | overrides | " + " | ".join(label for _, label, _ in COLUMNS) + " |",
-        "|---|---|" + "---|" * len(COLUMNS),
-    ]
-    for run_dir in runs:
-        metrics = json.loads((run_dir / METRICS).read_text())
-        cells = [cell(metrics[key], fmt) if key in metrics else "" for key, _, fmt in COLUMNS]
-        lines.append(
-            f"| {name(root, run_dir)} | {overrides(run_dir)} | " + " | ".join(cells) + " |"
-        )
-    return lines
 
 
 def backtest_table(root: Path, runs: list[Path]) -> list[str]:
@@ -86,16 +57,14 @@ def backtest_table(root: Path, runs: list[Path]) -> list[str]:
     return lines
 
 
-def name(root: Path, run_dir: Path) -> str:
-    return str(run_dir.relative_to(root)) if run_dir != root else run_dir.name
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "root", type=Path, nargs="?", default=Path("outputs"), help="default: outputs"
     )
-    root = parser.parse_args(argv).root
+    parser.add_argument("--json", type=Path, help="also write the training table, stamped, here")
+    args = parser.parse_args(argv)
+    root, load_before = args.root, load_average()
     if not root.is_dir():
         raise StockcastError(f"{root} is not a directory (pass a sweep or run directory)")
     runs = find_runs(root)
@@ -105,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     backtested = [run for run in runs if (run / BACKTEST).exists()]
     tables = []
     if trained:
-        tables.append(training_table(root, trained))
+        rows = training_rows(root, trained)
+        tables.append(training_table(rows))
+        if args.json:
+            write_stamped(args.json, "development-sweep", {"runs": rows}, load_before)
     if backtested:
         tables.append(backtest_table(root, backtested))
     print("\n\n".join("\n".join(table) for table in tables))

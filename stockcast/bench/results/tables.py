@@ -15,6 +15,7 @@ from typing import Any
 from stockcast.backtest import summary as backtest_summary
 from stockcast.bench.results.blocks import ResultsError
 from stockcast.bench.serving import summary_markdown
+from stockcast.training.summary import training_table
 
 
 def stamp_line(stamp: dict[str, Any]) -> str:
@@ -163,7 +164,13 @@ def image(record: dict) -> str:
     )
 
 
+def development_sweep(record: dict) -> str:
+    """The training sweep of the development period: a row per setting tried."""
+    return "\n".join(training_table(record["runs"]))
+
+
 RENDERERS: dict[str, Callable[[dict], str]] = {
+    "development-sweep": development_sweep,
     "walk-forward-per-ticker": walk_forward,
     "walk-forward-global": walk_forward,
     "walk-forward-leave-one-out": walk_forward,
