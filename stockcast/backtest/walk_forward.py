@@ -114,6 +114,10 @@ class FoldForecast:
     info: dict[str, Any]
 
 
+# the packages whose code decides what a refit learns and serves (a fold cache key covers them)
+TRAINING_CODE = ("inputs", "market", "model", "training")
+
+
 def fold_key(fold_cfg: DictConfig, data_files: list[Path]) -> str:
     """What decides a fold's model: its config without where it writes (unresolved, so the
     output directories interpolated into callbacks and loggers read the same in every job), the
@@ -125,7 +129,8 @@ def fold_key(fold_cfg: DictConfig, data_files: list[Path]) -> str:
     recipe.get("trainer", {}).pop("default_root_dir", None)
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode())
     package = Path(__file__).resolve().parents[1]
-    for path in sorted(package.rglob("*.py")) + sorted(data_files):
+    code = [path for part in TRAINING_CODE for path in sorted((package / part).rglob("*.py"))]
+    for path in code + sorted(data_files):
         digest.update(path.read_bytes() if path.is_file() else str(path).encode())
     return digest.hexdigest()[:16]
 
