@@ -54,6 +54,13 @@ def run_cli(main: Callable[[], Any]) -> None:
     except CompactHydraException as error:
         print(f"error: {_unknown_key(error) or _one_line(error)}", file=sys.stderr)
         sys.exit(USER_ERROR_EXIT)
+    except SystemExit as exit_:
+        # a task that exits itself (or_exit, lifecycle.py) skips Hydra's on_job_end: its MLflow
+        # run is ended here (imported here: the resume notice path never loads MLflow)
+        from stockcast.app.tracked_job import end_unfinished_job
+
+        end_unfinished_job(exit_.code)
+        raise
 
 
 def _unknown_key(error: CompactHydraException) -> str | None:

@@ -53,6 +53,14 @@ ERROR_TAG = "stockcast.error"
 MAX_TAG_LENGTH = 5000  # MLflow keeps tag values up to 8000 characters
 
 
+def end_unfinished_job(exit_code: int | str | None) -> None:
+    """End the run of a job that left the process from inside its task (`sys.exit`: the user
+    errors of backtest.py and lifecycle.py, lifecycle.py's status), which Hydra's `on_job_end`
+    never sees: as the job would have ended, FINISHED for status 0, else FAILED."""
+    if _unfinished is not None:
+        _unfinished.end_exited(exit_code)
+
+
 class TrackRuns(Callback):
     """See the module docstring.
 
@@ -65,6 +73,7 @@ class TrackRuns(Callback):
         self.artifacts = tuple(artifacts)
         self.metric_files = tuple(metric_files)
         self._job: tuple[str, str] | None = None  # (store URI, run id) of the running job
+        self._job_config: DictConfig | None = None
         self._sweep: tuple[str, str] | None = None
 
     @rank_zero_only
@@ -121,7 +130,9 @@ class TrackRuns(Callback):
             client.update_run(run_id, status="RUNNING")
             logged = client.get_run(run_id).data.params
         os.environ[RUN_ID_ENV] = run_id
-        self._job = (uri, run_id)
+        self._job, self._job_config = (uri, run_id), config
+        global _unfinished
+        _unfinished = self
         # a resumed job differs from its first start by ckpt_path alone, and MLflow keeps the
         # first value of a param: the resume is in the overrides tag and the log
         params = {key: value for key, value in composed_params(config).items() if key not in logged}
@@ -132,7 +143,9 @@ class TrackRuns(Callback):
         if self._job is None:
             return
         uri, run_id = self._job
-        self._job = None
+        self._job = self._job_config = None
+        global _unfinished
+        _unfinished = None
         os.environ.pop(RUN_ID_ENV, None)
         client = open_store(uri)
         output_dir = Path(config.hydra.runtime.output_dir)
@@ -148,6 +161,20 @@ class TrackRuns(Callback):
         error = job_return._return_value  # the raised exception; `return_value` re-raises it
         client.set_tag(run_id, ERROR_TAG, f"{type(error).__name__}: {error}"[:MAX_TAG_LENGTH])
         client.set_terminated(run_id, "FAILED")
+
+    def end_exited(self, exit_code: int | str | None) -> None:
+        """`on_job_end` for a job that called `sys.exit(exit_code)` (`end_unfinished_job`)."""
+        if self._job_config is None:
+            return
+        if exit_code in (0, None):
+            status, value = JobStatus.COMPLETED, None
+        else:
+            status, value = JobStatus.FAILED, SystemExit(f"exit status {exit_code}")
+        self.on_job_end(self._job_config, JobReturn(status=status, _return_value=value))
+
+
+# the callback whose job is running in this process, for `end_unfinished_job`
+_unfinished: TrackRuns | None = None
 
 
 def composed_params(config: DictConfig) -> dict[str, str]:

@@ -289,3 +289,20 @@ def test_a_backtest_is_one_run_with_its_scores_and_its_folds_nested(tmp_path, cl
     )
     assert sorted(f.info.run_name for f in folds) == ["folds/0", "folds/1"]
     assert all(f.info.status == "FINISHED" for f in folds)
+
+
+def test_a_job_that_exits_on_a_user_error_by_itself_is_a_failed_run(tmp_path, client):
+    result = subprocess.run(
+        [sys.executable, "backtest.py", "backtest.last_days=5000", f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    experiment = client.get_experiment_by_name("backtest")
+    (run,) = client.search_runs(
+        [experiment.experiment_id], f"tags.`{OUTPUT_DIR_TAG}` = '{tmp_path}'"
+    )
+    assert run.info.status == "FAILED"
+    assert run.data.tags["stockcast.error"] == "SystemExit: exit status 2"
