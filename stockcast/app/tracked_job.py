@@ -22,19 +22,17 @@ import copy
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from mlflow import MlflowClient
-from mlflow.tracking.context.registry import resolve_tags
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from stockcast.app.tracking import (
     OUTPUT_DIR_TAG,
+    PARENT_RUN_TAG,
     RUN_ID_ENV,
     experiment_id,
     flat,
@@ -42,8 +40,12 @@ from stockcast.app.tracking import (
     log_metrics,
     log_params,
     open_store,
+    source_tags,
     tracking_uri,
 )
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 # the sweep's run, for its jobs to nest under (a joblib worker inherits it from the sweep)
 SWEEP_RUN_ENV = "STOCKCAST_MLFLOW_SWEEP_RUN_ID"
@@ -57,8 +59,8 @@ def end_unfinished_job(exit_code: int | str | None) -> None:
     """End the run of a job that left the process from inside its task (`sys.exit`: the user
     errors of backtest.py and lifecycle.py, lifecycle.py's status), which Hydra's `on_job_end`
     never sees: as the job would have ended, FINISHED for status 0, else FAILED."""
-    if _unfinished is not None:
-        _unfinished.end_exited(exit_code)
+    if TrackRuns.running is not None:
+        TrackRuns.running.end_exited(exit_code)
 
 
 class TrackRuns(Callback):
@@ -68,6 +70,8 @@ class TrackRuns(Callback):
         folders logged whole), e.g. metrics.json, forecast.png, backtest.json, .hydra.
     metric_files: JSON reports in the job's directory whose numbers become final metrics.
     """
+
+    running: ClassVar[TrackRuns | None] = None  # the one whose job runs in this process
 
     def __init__(self, artifacts: Sequence[str] = (), metric_files: Sequence[str] = ()) -> None:
         self.artifacts = tuple(artifacts)
@@ -87,7 +91,7 @@ class TrackRuns(Callback):
         run = client.create_run(
             experiment_id(client, uri, settings.experiment_name),
             run_name=f"sweep {sweep_dir.name}",
-            tags=resolve_tags(
+            tags=source_tags(
                 {OUTPUT_DIR_TAG: str(sweep_dir), OVERRIDES_TAG: " ".join(sweep_overrides(config))}
             ),
         )
@@ -122,17 +126,16 @@ class TrackRuns(Callback):
             }
             sweep = os.environ.get(SWEEP_RUN_ENV)
             if sweep and config.hydra.mode == RunMode.MULTIRUN:
-                tags[MLFLOW_PARENT_RUN_ID] = sweep
+                tags[PARENT_RUN_TAG] = sweep
             run_id = client.create_run(
-                experiment, run_name=run_name(config, output_dir), tags=resolve_tags(tags)
+                experiment, run_name=run_name(config, output_dir), tags=source_tags(tags)
             ).info.run_id
         else:
             client.update_run(run_id, status="RUNNING")
             logged = client.get_run(run_id).data.params
         os.environ[RUN_ID_ENV] = run_id
         self._job, self._job_config = (uri, run_id), config
-        global _unfinished
-        _unfinished = self
+        TrackRuns.running = self
         # a resumed job differs from its first start by ckpt_path alone, and MLflow keeps the
         # first value of a param: the resume is in the overrides tag and the log
         params = {key: value for key, value in composed_params(config).items() if key not in logged}
@@ -144,8 +147,7 @@ class TrackRuns(Callback):
             return
         uri, run_id = self._job
         self._job = self._job_config = None
-        global _unfinished
-        _unfinished = None
+        TrackRuns.running = None
         os.environ.pop(RUN_ID_ENV, None)
         client = open_store(uri)
         output_dir = Path(config.hydra.runtime.output_dir)
@@ -171,10 +173,6 @@ class TrackRuns(Callback):
         else:
             status, value = JobStatus.FAILED, SystemExit(f"exit status {exit_code}")
         self.on_job_end(self._job_config, JobReturn(status=status, _return_value=value))
-
-
-# the callback whose job is running in this process, for `end_unfinished_job`
-_unfinished: TrackRuns | None = None
 
 
 def composed_params(config: DictConfig) -> dict[str, str]:

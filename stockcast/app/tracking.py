@@ -21,11 +21,10 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlflow import MlflowClient
-from mlflow.entities import Metric, Param
-from mlflow.exceptions import MlflowException
+if TYPE_CHECKING:  # MLflow itself is imported where it is used: a job that tracks nothing
+    from mlflow import MlflowClient  # (`logger=csv`) never pays its second of imports
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 # MLflow's own variable for "the active run": the job exports its run's id here for its loggers
@@ -35,6 +34,7 @@ ARTIFACTS_DIR = "artifacts"
 SQLITE = "sqlite:///"
 # the job's run directory (absolute): a training inside it nests its run under the job's
 OUTPUT_DIR_TAG = "stockcast.output_dir"
+PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's system tag: the UI shows the run nested
 # what MLflow accepts in one log_batch call
 PARAMS_PER_BATCH = 100
 METRICS_PER_BATCH = 1000
@@ -66,6 +66,8 @@ def open_store(uri: str) -> MlflowClient:
     # "Creating initial MLflow database tables...", "Updating database tables": two lines on a
     # store's first use that tell a user nothing (and would break an error's one line)
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    from mlflow import MlflowClient
+
     return MlflowClient(uri)
 
 
@@ -73,6 +75,8 @@ def experiment_id(client: MlflowClient, uri: str, name: str) -> str:
     """The id of experiment `name` in the store at `uri`, created (or restored from MLflow's
     trash) when needed. Parallel jobs may both create it: the loser of that race reads the
     winner's."""
+    from mlflow.exceptions import MlflowException
+
     found = client.get_experiment_by_name(name)
     if found is not None:
         if found.lifecycle_stage == "deleted":
@@ -87,6 +91,13 @@ def experiment_id(client: MlflowClient, uri: str, name: str) -> str:
         return found.experiment_id
 
 
+def source_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """`tags` and MLflow's own about where a run comes from (script, git commit, user)."""
+    from mlflow.tracking.context.registry import resolve_tags
+
+    return resolve_tags(dict(tags))
+
+
 def flat(tree: Mapping[str, Any], separator: str, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """(`a<sep>b<sep>c`, leaf) for every leaf of nested mappings; lists are leaves."""
     for key, value in tree.items():
@@ -99,6 +110,8 @@ def flat(tree: Mapping[str, Any], separator: str, prefix: str = "") -> Iterator[
 
 def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any]) -> None:
     """`params` (flat) as the run's parameters, in the batches MLflow accepts."""
+    from mlflow.entities import Param
+
     entries = [Param(key, str(value)) for key, value in params.items()]
     for start in range(0, len(entries), PARAMS_PER_BATCH):
         client.log_batch(run_id, params=entries[start : start + PARAMS_PER_BATCH])
@@ -116,6 +129,8 @@ def numeric_leaves(tree: Mapping[str, Any], skip: frozenset[str] = frozenset()) 
 
 def log_metrics(client: MlflowClient, run_id: str, metrics: Mapping[str, float]) -> None:
     """Final figures (step 0) in the batches MLflow accepts; NaN is kept (MLflow stores it)."""
+    from mlflow.entities import Metric
+
     now = int(1000 * time.time())
     entries = [
         Metric(key, value if math.isfinite(value) else float("nan"), now, 0)
