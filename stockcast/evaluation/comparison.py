@@ -57,7 +57,7 @@ def directional_accuracy(
 
     None when the point forecast equals the last close everywhere: a forecast with no direction
     has no directional accuracy, and 0 would read as always wrong. Likewise a day on which the
-    served forecast is the naive one (a refit whose shrink is 0) calls nothing and is left out.
+    served forecast is the last close calls nothing and is left out.
     """
     called, moved, judged = direction_calls(last_close, actual, point)
     if not np.any(judged):

@@ -26,7 +26,7 @@ def directional_accuracy(
 ) -> float | None:
     """Share of first-step served forecasts whose direction matches the real move.
 
-    None when the served forecast never moves from the last close (a shrink of 0 serves the
+    None when the served forecast never moves from the last close (the band model serves the
     naive forecast, which calls no direction). Days with no real move are left out.
     """
     if np.all(predicted[:, 0] == last_close):

@@ -64,7 +64,7 @@ class StockDataModule(pl.LightningDataModule):
     """Daily OHLCV of one ticker or several as windowed tensors, for one global model.
 
     Four chronological splits: train (fitting), val (selection: early stopping, checkpoint, LR
-    schedule, sweeps, shrink), calib (the conformal band only: rows no fitting or selection saw)
+    schedule, sweeps), calib (the conformal band only: rows no fitting or selection saw)
     and test (scored; `test_fraction=0` leaves none, for a model refit on all rows up to `end`).
     With several tickers the split boundaries are dates, cut on the union of their trading days
     and applied to every ticker alike, so no ticker's held-out days inform training on another.

@@ -217,7 +217,7 @@ def calibrated_forecaster(
     )
     train_start, train_end = datamodule.date_range("train")
     learned_until = datamodule.date_range("calib")[1]
-    # every row the artifact learned from (network, shrink or band), each ticker in order
+    # every row the artifact learned from (network or band), each ticker in order
     learned_rows = pd.concat(
         [one.frame[one.frame["Date"] <= learned_until] for one in datamodule.series],
         ignore_index=True,
@@ -235,7 +235,7 @@ def calibrated_forecaster(
             "ticker": datamodule.ticker,
             "tickers": list(datamodule.tickers),
             "trained_on": f"{datamodule.ticker} {train_start[:10]}..{train_end[:10]}",
-            # the last row any part of the artifact learned from (network, shrink or band):
+            # the last row any part of the artifact learned from (network or band):
             # for a refit, the data's last row
             "trained_until": learned_until,
             "selected_until": datamodule.date_range("val")[1],
