@@ -364,7 +364,9 @@ def network_log_factors(
     """The network's log factors [n, H] on the no-network scale sigma [n] of raw windows
     [n, W, F]: what training fits and serving multiplies the band by."""
     inputs = network_inputs(windows, sigma, net.input_rows)  # [n, rows, F+1]
-    inputs = scaler.transform(inputs).astype(np.float32)
+    inputs -= scaler.mean_array  # in place: the request path allocates no more than it must
+    inputs /= scaler.std_array
+    inputs = inputs.astype(np.float32)
     return net.predict(torch.from_numpy(inputs)).double().numpy()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -26,7 +27,17 @@ class Standardizer:
 
     def transform(self, rows: np.ndarray) -> np.ndarray:
         """Scale rows [..., C] with the training statistics."""
-        return (rows - np.asarray(self.mean)) / np.asarray(self.std)
+        return (rows - self.mean_array) / self.std_array
+
+    @cached_property
+    def mean_array(self) -> np.ndarray:
+        """`mean` as an array [C], built once (every served request reads it)."""
+        return np.asarray(self.mean)
+
+    @cached_property
+    def std_array(self) -> np.ndarray:
+        """`std` as an array [C], built once."""
+        return np.asarray(self.std)
 
     def to_dict(self) -> dict:
         return asdict(self)
