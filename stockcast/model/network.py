@@ -25,9 +25,9 @@ class LSTMNet(nn.Module):
         input_size: inputs per time step; stockcast/model/network_inputs.py defines them.
         input_rows: how many of the window's last rows it reads. The scale it corrects already
             summarises the whole window (and its log is an input on every row), so the recent
-            rows carry what the correction needs: on the development period 10 rows scored as
-            well as 30 (docs/decisions), at a third of the cost on the ~250 windows each served
-            upload's self-calibration runs through it.
+            rows carry what the correction needs: on the development period 10 rows scored
+            within 0.5% of 30 (docs/decisions), at a third of the cost on the ~250 windows each
+            served upload's self-calibration runs through it.
     """
 
     def __init__(

@@ -171,7 +171,6 @@ def development_sweep(record: dict) -> str:
 
 RENDERERS: dict[str, Callable[[dict], str]] = {
     "development-sweep": development_sweep,
-    "walk-forward-per-ticker": walk_forward,
     "walk-forward-global": walk_forward,
     "walk-forward-leave-one-out": walk_forward,
     "single-split": single_split,
