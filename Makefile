@@ -14,7 +14,7 @@ SYSTEM_DEPS := java:openjdk-17-jre-headless prometheus:prometheus promtool:prome
 	pg_ctlcluster:postgresql
 
 .PHONY: image install system-deps test test-fast lint format train run serve stop package retrain rollback \
-	mlflow bench-serving bench-training soak results clean
+	mlflow bench-serving bench-training soak results clean dashboards
 
 install: $(VENV)/.installed
 
@@ -126,6 +126,11 @@ soak: install system-deps
 # then each <!-- results:NAME --> block of docs/*.md is rendered from docs/results/NAME.json
 results: install
 	$(PY) -m stockcast.bench.results $(if $(FROM),--from $(FROM))
+
+# monitoring/grafana/dashboards/*.json from stockcast/stack/dashboards.py (grafana-foundation-sdk);
+# a clean checkout regenerates with no difference (tests/monitoring/test_dashboards_as_code.py)
+dashboards: install
+	$(PY) -m stockcast.stack.dashboards
 
 # the docs site (mkdocs.yml, docs/) into site/; --strict fails on a broken link or anchor
 .PHONY: docs
