@@ -11,12 +11,19 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # the tracking-server test finds them; pg_ctlcluster, on PATH, says the package is there)
 SYSTEM_DEPS := java:openjdk-17-jre-headless prometheus:prometheus promtool:prometheus \
 	chromium:chromium docker-compose:docker-compose dockerd:docker.io mmdebstrap:mmdebstrap \
-	pg_ctlcluster:postgresql
+	pg_ctlcluster:postgresql haproxy:haproxy
+# checkov (the manifests' policy check) in a virtualenv of its own: its pins would move packages
+# the project runs with
+CHECKOV := build/checkov/bin/checkov
 
 .PHONY: image install system-deps test test-fast lint format train run serve stop package retrain rollback \
-	mlflow bench-serving bench-training soak results clean dashboards
+	mlflow bench-serving bench-training soak results clean dashboards manifests
 
 install: $(VENV)/.installed
+
+$(CHECKOV):
+	$(PYTHON) -m venv build/checkov
+	build/checkov/bin/pip install --quiet checkov==3.3.30
 
 # torch first, pinned to the CPU build, so no dependency pulls a multi-GB CUDA wheel
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -36,10 +43,10 @@ system-deps:
 
 # the whole suite (what CI runs); the fast lane leaves out what trains a model and what starts a
 # JVM, server, browser or Docker (the markers: pyproject.toml, enforced by tests/conftest.py)
-test: install system-deps
+test: install system-deps $(CHECKOV)
 	$(PY) -m pytest -q --suite-json $(RESULTS)/suite.json
 
-test-fast: install
+test-fast: install $(CHECKOV)
 	$(PY) -m pytest -q -m "not slow and not integration"
 
 lint: install
@@ -131,6 +138,12 @@ results: install
 # a clean checkout regenerates with no difference (tests/monitoring/test_dashboards_as_code.py)
 dashboards: install
 	$(PY) -m stockcast.stack.dashboards
+
+# the Kubernetes manifests of deploy/k8s/overlays/$(OVERLAY) (keda, the default, or cpu), after
+# regenerating what deploy/k8s derives from the repository (TorchServe's config, the alert rules)
+# and writing deploy/k8s/base/keys.env with random keys if there is none; docs/scaling.md
+manifests: install
+	@$(PY) -m stockcast.stack.kubernetes manifests $(if $(OVERLAY),--overlay $(OVERLAY))
 
 # the docs site (mkdocs.yml, docs/) into site/; --strict fails on a broken link or anchor
 .PHONY: docs
