@@ -35,6 +35,7 @@ OFFLINE_LIBRARIES = {
     "arch",
     "rich",
     "requests",
+    "mlflow",
 }
 
 
