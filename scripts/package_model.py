@@ -1,7 +1,9 @@
 """Package a training run for TorchServe: `python scripts/package_model.py [run_dir]`.
 
 Writes `<model store>/stockcast.mar` (default `model_store/`) from the run named, else from the
-newest complete, non-debug run; see stockcast/release/packaging.py for what the archive holds and why.
+newest complete, non-debug run, and registers it as a version of the MLflow registered model
+(stockcast/release/registry.py; `--no-register` leaves the registry alone); see
+stockcast/release/packaging.py for what the archive holds and why.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from stockcast.release.packaging import (
     default_version,
     newest_servable_run,
 )
+from stockcast.release.registry import Registry
 
 LAYOUT = ProjectLayout(Path(__file__).resolve().parents[1])
 
@@ -37,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--model-name", help="the name TorchServe registers (default: conf/train.yaml's model_name)"
     )
+    parser.add_argument(
+        "--no-register",
+        dest="register",
+        action="store_false",
+        help="leave the MLflow model registry alone (default: register the version there)",
+    )
     args = parser.parse_args(argv)
     if args.run_dir is None:
         newest = newest_servable_run(LAYOUT.runs_dir)
@@ -51,9 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     mar = build_mar(
         LAYOUT, args.run_dir, args.model_store, version=version, model_name=args.model_name
     )
-    print(
-        f"{mar} (model {args.model_name or LAYOUT.model_name}, version {version}, from {artifact})"
-    )
+    model_name = args.model_name or LAYOUT.model_name
+    if args.register:
+        registered = Registry.at(LAYOUT.mlflow_dir, model_name).register(
+            args.model_store, version, Path(args.run_dir)
+        )
+        print(f"registered: {model_name} version {registered.version} in {registered.source}")
+    print(f"{mar} (model {model_name}, version {version}, from {artifact})")
     return 0
 
 

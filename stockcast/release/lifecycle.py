@@ -1,17 +1,24 @@
 """`make retrain` and `make rollback` (python lifecycle.py command=retrain|rollback).
 
 retrain:  refresh the prices (yfinance, or the cache offline) -> train a challenger and its
-          deployable refit -> package it as its own version -> register it (the default does not
-          change) -> check its version endpoint -> compare the held-out twins of champion and
-          challenger on the same unseen days -> set it as default only if the rule in
-          conf/lifecycle/default.yaml says so -> print the decision table.
-rollback: make the version the last promotion replaced the default again.
+          deployable refit -> package it as its own version -> register it in the MLflow model
+          registry (alias `challenger`) and with TorchServe (the default does not change) ->
+          check its version endpoint -> compare the held-out twins of champion and challenger
+          on the same unseen days -> move the alias `champion` (and TorchServe's default) to it
+          only if the rule in conf/lifecycle/default.yaml says so -> print the decision table.
+rollback: move `champion` (and TorchServe's default) back to the version the last promotion
+          replaced (the alias `previous`).
+
+The registry is the record (stockcast/release/registry.py): the champion is its alias, the
+decisions are tags of the versions and decision.json in the lifecycle job's MLflow run, and the
+model store is a copy of it (every version's archive, `stockcast.mar` = the champion's, so a
+restart serves it). When TorchServe's default is not the registry's champion, TorchServe is
+brought back to the champion first, and says so.
 
 Both refuse in one line when TorchServe does not answer, and both are idempotent: a challenger
 is named by its data and recipe (`<last date>.<hash>`), so retraining on unchanged data prints
 the earlier decision, and a second rollback finds nothing left to undo. Switching the default is
-one in-memory pointer change in TorchServe (no request is lost, tests/release/test_lifecycle.py);
-`stockcast.mar` and lifecycle.json in the model store follow it, so a restart serves it too.
+one in-memory pointer change in TorchServe (no request is lost, tests/release/test_lifecycle.py).
 """
 
 from __future__ import annotations
@@ -36,13 +43,9 @@ from stockcast.market.cache_record import ohlcv_sha256
 from stockcast.market.prices import cache_path, download, write_csv_atomic
 from stockcast.model.forecaster import SPEC_FILE
 from stockcast.release.management import ManagementClient
-from stockcast.release.packaging import HELDOUT_DIR, build_mar, versioned_archive
-from stockcast.release.versions import (
-    PromotionState,
-    heldout_forecaster,
-    install_default,
-    keep_archive,
-)
+from stockcast.release.packaging import HELDOUT_DIR, archive_source, build_mar, versioned_archive
+from stockcast.release.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
+from stockcast.release.versions import default_archive, heldout_forecaster
 from stockcast.training.run import train
 
 # the config groups that make a challenger what it is: same data and same recipe, same version
@@ -54,11 +57,9 @@ def retrain(cfg: DictConfig, layout: ProjectLayout) -> int:
     settings = cfg.lifecycle
     client = management_client(cfg)
     client.check()
-    champion = client.default_version()
-    if champion is None:
-        raise LifecycleError(
-            f"no {client.model_name} model is registered at {client.url}: `make run`"
-        )
+    store = Path(settings.model_store)
+    registry = registry_of(cfg)
+    champion = served_champion(client, registry, store)
     data_dir, source = refreshed_prices(cfg)
     frames = {
         ticker: hydra.utils.instantiate(
@@ -69,14 +70,14 @@ def retrain(cfg: DictConfig, layout: ProjectLayout) -> int:
     frame = next(iter(frames.values()))  # the versions are judged on the first ticker's days
     print(f"data:       {source}, {len(frame)} rows up to {frame['Date'].iloc[-1].date()}")
     version = challenger_version(cfg, pd.concat(frames.values(), ignore_index=True))
-    store = Path(settings.model_store)
-    state = PromotionState.load(store)
-    if version in state.decisions:
-        earlier = state.decisions[version]
-        verdict = "promoted" if earlier["promoted"] else "not promoted: "
-        verdict += "; ".join(earlier["objections"])
+    earlier = registry.version(version)
+    if earlier is not None and "decision.promoted" in earlier.tags:
+        tags = earlier.tags
+        verdict = "promoted" if tags["decision.promoted"] == "true" else "not promoted: "
+        verdict += tags["decision.objections"]
         print(
-            f"challenger: {version} (same data, same recipe) was judged at {earlier['at']}: {verdict}"
+            f"challenger: {version} (same data, same recipe) was judged at "
+            f"{tags['decision.at']}: {verdict}"
         )
         return 0
     print(f"champion:   {champion}\nchallenger: {version}")
@@ -84,20 +85,61 @@ def retrain(cfg: DictConfig, layout: ProjectLayout) -> int:
     if rewritten:
         print(rewritten)
     archive = versioned_archive(version, cfg.model_name)
+    run = Path(cfg.paths.output_dir) / "challenger"
     if not (store / archive).is_file():
-        run = train_challenger(cfg, data_dir, Path(cfg.paths.output_dir) / "challenger")
+        train_challenger(cfg, data_dir, run)
         build_mar(layout, run, store, version=version, model_name=cfg.model_name, file_name=archive)
-    judge(cfg, client, champion, version, frame)
+    judge(cfg, client, champion, version, frame, run if run.is_dir() else None)
     return 0
 
 
+def served_champion(client: ManagementClient, registry: Registry, store: Path) -> str:
+    """The registry's champion, with TorchServe's default brought to it when they differ. A
+    registry without one (a model store deployed before it kept the record) takes TorchServe's
+    default as its champion."""
+    default = client.default_version()
+    champion = registry.served(CHAMPION)
+    if champion is None:
+        if default is None:
+            raise LifecycleError(
+                f"no {client.model_name} model is registered at {client.url}: `make run`"
+            )
+        source = archive_source(default_archive(store, registry.name))
+        registry.register(store, default, source.run if source is not None else None)
+        registry.deploy(default)
+        return default
+    if default != champion:
+        print(f"TorchServe served {default} by default; the registry's champion is {champion}")
+        make_default(client, registry, store, champion)
+    registry.sync(store)
+    return champion
+
+
+def make_default(client: ManagementClient, registry: Registry, store: Path, version: str) -> None:
+    """TorchServe's default becomes `version`, registered from the store (its archive fetched
+    from the registry when the store lacks it)."""
+    archive = registry.fetch(version, store)
+    if version not in client.versions():
+        client.register(archive.name)
+    client.set_default(version)
+
+
 def judge(
-    cfg: DictConfig, client: ManagementClient, champion: str, version: str, frame: pd.DataFrame
+    cfg: DictConfig,
+    client: ManagementClient,
+    champion: str,
+    version: str,
+    frame: pd.DataFrame,
+    run: Path | None = None,
 ) -> dict[str, Any]:
-    """Register the packaged challenger `version`, compare it with `champion` and promote it if
-    it wins; record, print and return the decision."""
+    """Register the packaged challenger `version` (trained in `run`) in the registry and with
+    TorchServe, compare it with `champion` and promote it if it wins; record, print and return
+    the decision."""
     settings = cfg.lifecycle
     store, name = Path(settings.model_store), cfg.model_name
+    registry = registry_of(cfg)
+    registry.register(store, version, run)
+    registry.point(CHALLENGER, version)
     if version not in client.versions():
         print(f"registering {versioned_archive(version, name)} ...")
         client.register(versioned_archive(version, name))
@@ -105,7 +147,7 @@ def judge(
         role: served_model(cfg, v, frame)
         for role, v in (("champion", champion), ("challenger", version))
     }
-    keep_archive(store, champion, name)
+    registry.fetch(champion, store)
     with tempfile.TemporaryDirectory() as scratch:
         comparison = compare(
             heldout_forecaster(store, champion, name, Path(scratch)),
@@ -116,11 +158,10 @@ def judge(
         )
     rule = PromotionRule(**settings.rule, min_days=settings.min_days)
     objections = rule.objections(comparison)
-    state = PromotionState.load(store)
     if not objections:
         client.set_default(version)
-        install_default(store, version, name)
-        state.record("promote", version, champion)
+        registry.promote(version)
+        registry.sync(store)
     decision = {
         "at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
         "champion": champion,
@@ -135,41 +176,37 @@ def judge(
             role: f"/predictions/{name}/{model['version']}" for role, model in served.items()
         },
     }
-    state.decisions[version] = decision
-    state.save(store)
+    registry.record_decision(version, decision)
     (Path(cfg.paths.output_dir) / "decision.json").write_text(json.dumps(decision, indent=2))
     print_decision(decision)
-    prune(client, state, keep={champion, state.default, state.rollback_target(), version})
+    keep = {registry.served(CHAMPION), registry.served(PREVIOUS), version}
+    prune(client, registry, keep)
     return decision
 
 
 def rollback(cfg: DictConfig) -> int:
-    """Make the version that the last promotion replaced the default again (at most once)."""
+    """Make the version that the last promotion replaced the champion again (at most once)."""
     settings = cfg.lifecycle
     client = management_client(cfg)
     client.check()
     store = Path(settings.model_store)
-    state = PromotionState.load(store)
-    current = client.default_version()
-    target = state.rollback_target()
+    registry = registry_of(cfg)
+    current = served_champion(client, registry, store)
+    target = registry.served(PREVIOUS)
     if target is None:
-        done = "the last change was a rollback" if state.events else "no promotion is recorded"
-        print(f"nothing to roll back: {current} is the default and {done}")
+        print(f"nothing to roll back: {current} is the default and no promotion is left to undo")
         return 0
-    if current != state.default:
-        raise LifecycleError(
-            f"TorchServe's default is {current}, but the last promotion made {state.default} the "
-            "default (was the model store redeployed by `make run`?); nothing rolled back"
-        )
-    archive = keep_archive(store, target, cfg.model_name)
-    if target not in client.versions():
-        client.register(archive)
-    client.set_default(target)
-    install_default(store, target, cfg.model_name)
-    state.record("rollback", target, current)
-    state.save(store)
+    make_default(client, registry, store, target)
+    registry.point(CHAMPION, target)
+    registry.drop(PREVIOUS)
+    registry.sync(store)
     print(f"rolled back: {target} is the default again (was {current})")
     return 0
+
+
+def registry_of(cfg: DictConfig) -> Registry:
+    """The model registry of the configured tracking store, for the configured model name."""
+    return Registry.at(cfg.paths.mlflow_dir, cfg.model_name)
 
 
 def management_client(cfg: DictConfig) -> ManagementClient:
@@ -280,10 +317,12 @@ def served_model(cfg: DictConfig, version: str, frame: pd.DataFrame) -> dict[str
     return model
 
 
-def prune(client: ManagementClient, state: PromotionState, keep: set[str | None]) -> None:
-    """Unregister earlier challengers that are neither the default, the rollback target nor the
-    newest (each holds workers); their archives stay in the store."""
+def prune(client: ManagementClient, registry: Registry, keep: set[str | None]) -> None:
+    """Unregister from TorchServe the earlier challengers that are neither the champion, the
+    rollback target nor the newest (each holds workers); their archives stay in the registry
+    and the model store."""
     for version in client.versions():
-        if version in state.decisions and version not in keep:
+        judged = registry.version(version)
+        if judged is not None and "decision.promoted" in judged.tags and version not in keep:
             client.unregister(version)
-            print(f"unregistered {version} (its archive stays in the model store)")
+            print(f"unregistered {version} (its archive stays in the registry and the store)")

@@ -2,8 +2,9 @@
 
     up      choose the run -> reuse its archive or package it -> (re)start TorchServe, the upload
             page and, when the binary exists, Prometheus in the background -> forecast the sample
-    serve   the same (re)start on the model store as it is, without training or packaging:
-            model_store/stockcast.mar is the default that `make retrain` / `make rollback` left
+    serve   the same (re)start without training or packaging, on the model store synced from
+            the model registry: model_store/stockcast.mar is its champion, the version
+            `make retrain` / `make rollback` left the default
     down    stop them
     status  what is running, and where
 
@@ -14,7 +15,9 @@ that newest run (by completion time, from run.json: a `debug=fast` smoke test or
 never picked); with no run at all, one is trained on the bundled sample. An archive that already
 holds exactly what packaging the run would give is reused, not rebuilt.
 
-`up` always restarts what a previous `up` left running, so it serves the archive it chose.
+`up` always restarts what a previous `up` left running, so it serves the archive it chose, and
+makes that version the registry's champion (stockcast/release/registry.py: registered with its
+archive and evaluated twin, `previous` cleared, since no rule replaced anything).
 Process ids live in `.run/*.pid`, TorchServe's logs in `.run/torchserve/logs/`.
 """
 
@@ -41,6 +44,7 @@ from stockcast.release.packaging import (
     build_mar,
     newest_servable_run,
 )
+from stockcast.release.registry import Registry
 from stockcast.release.versions import archive_version
 from stockcast.stack import prometheus, upload_page
 from stockcast.stack.prometheus import LocalPrometheus, scrape_config
@@ -120,16 +124,30 @@ def up(layout: ProjectLayout, run: Path | None = None) -> int:
         f"archive:     {default_archive(layout)} "
         f"({'up to date, reused' if reused else 'packaged now'})"
     )
+    registry = layout_registry(layout)
+    registry.register(layout.model_store, source.version, run)
+    registry.deploy(source.version)  # what TorchServe serves by default is the champion
     return start(layout)
 
 
 def serve(layout: ProjectLayout) -> int:
-    """Restart the stack on the archive the model store holds (the version promoted last)."""
+    """Restart the stack on the registry's champion, the model store synced from the registry."""
     mar = default_archive(layout)
+    registry = layout_registry(layout)
+    champion = registry.sync(layout.model_store)  # the store follows the registry
+    if champion is None and mar.is_file():  # a store packaged before the registry kept it
+        source = archive_source(mar)
+        registry.register(layout.model_store, archive_version(mar), source.run if source else None)
+        registry.deploy(archive_version(mar))
     if not mar.is_file():
         raise RuntimeError(f"no {mar}: `make run` trains and packages one")
-    print(f"archive: {mar} (version {archive_version(mar)})")
+    print(f"archive: {mar} (version {archive_version(mar)}, the registry's champion)")
     return start(layout)
+
+
+def layout_registry(layout: ProjectLayout) -> Registry:
+    """The checkout's model registry (its tracking store), for the model TorchServe serves."""
+    return Registry.at(layout.mlflow_dir, layout.model_name)
 
 
 def start(layout: ProjectLayout) -> int:

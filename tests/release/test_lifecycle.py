@@ -39,7 +39,8 @@ from stockcast.release import lifecycle
 from stockcast.release.lifecycle import challenger_version, judge, train_challenger
 from stockcast.release.management import ManagementClient
 from stockcast.release.packaging import build_mar, versioned_archive
-from stockcast.release.versions import PromotionState, archive_version
+from stockcast.release.registry import CHAMPION, PREVIOUS, SERVED_TAG, Registry
+from stockcast.release.versions import archive_version
 from stockcast.stack.torchserve import LocalTorchServe, Ports, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,16 +133,6 @@ def test_the_rule_promotes_within_its_tolerances_and_says_what_is_worse():
     assert worse.startswith("relative MAE 1.0000 > 0.9950")
     [few] = objections(9.0, 0.9, days=5)
     assert "only 5 day(s)" in few
-
-
-def test_a_rollback_undoes_the_last_promotion_and_only_that():
-    state = PromotionState()
-    assert state.rollback_target() is None
-    state.record("promote", "b", "a")
-    state.record("promote", "c", "b")
-    assert state.rollback_target() == "b"
-    state.record("rollback", "b", "c")
-    assert state.default == "b" and state.rollback_target() is None
 
 
 def test_versions_are_compared_only_on_days_neither_held_out_model_learned_from(tiny_run):
@@ -257,6 +248,17 @@ def test_the_timer_fires_once_a_weekday_after_the_us_close_and_catches_up_after_
 
 
 @pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """This module's own tracking store and model registry, for `python lifecycle.py` and the
+    judging done here alike (MLFLOW_TRACKING_URI, which both read)."""
+    before = os.environ["MLFLOW_TRACKING_URI"]
+    uri = f"sqlite:///{tmp_path_factory.mktemp('lifecycle_registry') / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    yield Registry(uri, LAYOUT.model_name)
+    os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+@pytest.fixture(scope="module")
 def store(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model store holding what `make run` deploys: stockcast.mar, the champion."""
     store = tmp_path_factory.mktemp("lifecycle_store")
@@ -284,7 +286,7 @@ def champion(client: ManagementClient) -> str:
 
 
 @pytest.fixture(scope="module")
-def promotion(server, store, champion, tmp_path_factory) -> dict[str, Any]:
+def promotion(server, store, champion, registry, tmp_path_factory) -> dict[str, Any]:
     """`make retrain` with the champion's recipe on the same prices: a tie, so it is promoted."""
     work = tmp_path_factory.mktemp("retrain")
     result = run_lifecycle(
@@ -320,12 +322,12 @@ def rejection(promotion, server, store, client, tmp_path_factory) -> dict[str, A
     build_mar(
         LAYOUT, run, store, version=version, file_name=versioned_archive(version, LAYOUT.model_name)
     )
-    return judge(cfg, client, client.default_version(), version, frame)
+    return judge(cfg, client, client.default_version(), version, frame, run)
 
 
 @live
 def test_retrain_registers_the_challenger_and_promotes_it_when_it_is_not_worse(
-    promotion, server, store, champion, client
+    promotion, server, store, champion, client, registry
 ):
     decision = promotion["decision"]
     challenger = decision["challenger"]
@@ -343,6 +345,14 @@ def test_retrain_registers_the_challenger_and_promotes_it_when_it_is_not_worse(
     assert served["version"] == challenger and served["trained_until"][:10] == "2013-03-01"
     assert archive_version(store / "stockcast.mar") == challenger  # what a restart loads
     assert (store / versioned_archive(champion, LAYOUT.model_name)).is_file()  # kept for a rollback
+    # the registry says so: the champion alias on the promoted version, the one it replaced kept
+    # for a rollback, each version with its TorchServe version string and the data it learned
+    assert registry.served(CHAMPION) == challenger and registry.served(PREVIOUS) == champion
+    promoted = registry.version(challenger)
+    assert promoted.tags[SERVED_TAG] == challenger
+    assert promoted.tags["trained_until"][:10] == "2013-03-01"
+    assert promoted.tags["decision.promoted"] == "true"
+    assert promoted.tags["decision.champion"] == champion
 
 
 @live
@@ -361,9 +371,13 @@ def test_retrain_on_unchanged_prices_and_recipe_changes_nothing(promotion, serve
 
 
 @live
-def test_a_worse_challenger_is_registered_but_not_promoted(rejection, promotion, server, client):
+def test_a_worse_challenger_is_registered_but_not_promoted(
+    rejection, promotion, server, client, registry
+):
     worse, promoted = rejection["challenger"], promotion["decision"]["challenger"]
     assert not rejection["promoted"]
+    assert registry.served(CHAMPION) == promoted
+    assert registry.version(worse).tags["decision.promoted"] == "false"
     assert any(objection.startswith("interval score") for objection in rejection["objections"])
     comparison = rejection["comparison"]
     assert comparison["challenger"]["coverage"] < comparison["champion"]["coverage"]
@@ -437,7 +451,7 @@ def test_switching_the_default_under_load_fails_no_request(
 
 @live
 def test_rollback_restores_the_champion_and_a_second_one_changes_nothing(
-    rejection, promotion, server, store, client, champion, tmp_path
+    rejection, promotion, server, store, client, champion, registry, tmp_path
 ):
     overrides = (
         f"lifecycle.management_url={server.management_url}",
@@ -453,7 +467,7 @@ def test_rollback_restores_the_champion_and_a_second_one_changes_nothing(
     assert "nothing to roll back" in second.stdout
     assert client.default_version() == champion
     assert archive_version(store / "stockcast.mar") == champion
-    assert PromotionState.load(store).default == champion
+    assert registry.served(CHAMPION) == champion and registry.served(PREVIOUS) is None
 
 
 @pytest.mark.slow
@@ -470,10 +484,10 @@ def test_without_a_running_torchserve_both_refuse_in_one_line(command, tmp_path)
 
 @live
 def test_a_restarted_torchserve_serves_the_version_promoted_or_restored_last(
-    rejection, promotion, server, store, champion, tmp_path
+    rejection, promotion, server, store, champion, registry, tmp_path
 ):
     """Runs last: it stops this module's server."""
-    assert PromotionState.load(store).default == champion  # after the rollback
+    assert registry.served(CHAMPION) == champion  # after the rollback
     server.stop()
     restarted = LocalTorchServe.start(LAYOUT, store, tmp_path / "restarted", ports=Ports.free())
     try:
