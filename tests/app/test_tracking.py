@@ -306,3 +306,26 @@ def test_a_job_that_exits_on_a_user_error_by_itself_is_a_failed_run(tmp_path, cl
     )
     assert run.info.status == "FAILED"
     assert run.data.tags["stockcast.error"] == "SystemExit: exit status 2"
+
+
+@pytest.mark.slow
+def test_a_sweep_is_a_run_with_each_job_nested_under_it(tmp_path, client):
+    result = train_py(
+        "-m",
+        "model.net.hidden_size=8,16",
+        "trainer.max_epochs=1",
+        "refit=false",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    experiment = client.get_experiment_by_name("train")
+    (sweep,) = client.search_runs(
+        [experiment.experiment_id], f"tags.`{OUTPUT_DIR_TAG}` = '{tmp_path}'"
+    )
+    assert sweep.info.status == "FINISHED" and sweep.info.run_name == f"sweep {tmp_path.name}"
+    jobs = client.search_runs(
+        [experiment.experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{sweep.info.run_id}'"
+    )
+    assert {job.data.params["model.net.hidden_size"] for job in jobs} == {"8", "16"}
+    assert {job.info.run_name for job in jobs} == {f"{tmp_path.name}/0", f"{tmp_path.name}/1"}
+    assert all(job.info.status == "FINISHED" and "test/rel_mae" in job.data.metrics for job in jobs)

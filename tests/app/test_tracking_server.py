@@ -138,9 +138,9 @@ def tracking_server(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
         while True:
             assert process.poll() is None, (home / "server.log").read_text()[-3000:]
             try:
-                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                if requests.get(f"{url}/health", timeout=10).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too busy to answer
                 pass
             assert time.monotonic() < deadline, (home / "server.log").read_text()[-3000:]
             time.sleep(0.5)

@@ -35,8 +35,8 @@ def wait_for(url: str, process: subprocess.Popen, timeout_s: float = 90) -> requ
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stdout.read()
         try:
-            return requests.get(url, timeout=2)
-        except requests.ConnectionError:
+            return requests.get(url, timeout=10)
+        except requests.RequestException:  # not listening yet, or too busy starting to answer
             time.sleep(0.5)
     raise AssertionError(f"{url} did not answer in {timeout_s} s")
 
