@@ -3,6 +3,8 @@
 `exchange_calendars` keeps each exchange's weekends, holidays and unscheduled closures (the NYSE's
 2001-09-11..14, for one). Building a calendar takes about half a second, so each is built once per
 process and kept as a sorted array of session dates; dating a forecast is then one binary search.
+`always-open` (crypto, which trades every day) is every calendar day, built without
+`exchange_calendars`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,41 @@ DEFAULT_CALENDAR = "XNYS"  # the New York Stock Exchange; artifacts that name no
 # Uploads reach back decades (IBM trades from 1962 on Yahoo); exchanges whose calendar begins later
 # start at their own first date.
 EARLIEST = pd.Timestamp("1970-01-01")
+ALWAYS_OPEN = "always-open"  # a market open every calendar day
+_ALWAYS_OPEN_NAMES = frozenset({ALWAYS_OPEN, "24/7"})  # 24/7: exchange_calendars' own name
+
+
+@cache
+def calendar_names() -> tuple[str, ...]:
+    """The names a client may ask for: `always-open`, then `exchange_calendars`' own (aliases
+    such as NYSE are accepted too, and answered by these names)."""
+    names = set(exchange_calendars.get_calendar_names(include_aliases=False)) - _ALWAYS_OPEN_NAMES
+    return (ALWAYS_OPEN, *sorted(names))
+
+
+def resolve_calendar(name: str) -> str:
+    """The canonical name of calendar `name` (case-insensitive; aliases resolved).
+
+    Raises:
+        DataValidationError(reason="unknown_calendar"): no such calendar; the message lists the
+            accepted names.
+    """
+    wanted = name.strip()
+    if wanted.lower() in _ALWAYS_OPEN_NAMES:
+        return ALWAYS_OPEN
+    for candidate in (wanted, wanted.upper()):
+        if candidate in _known_names():
+            canonical = exchange_calendars.resolve_alias(candidate)
+            return ALWAYS_OPEN if canonical in _ALWAYS_OPEN_NAMES else canonical
+    raise DataValidationError(
+        f"unknown exchange calendar {name!r}: use one of {', '.join(calendar_names())}",
+        "unknown_calendar",
+    )
+
+
+@cache
+def _known_names() -> frozenset[str]:
+    return frozenset(exchange_calendars.get_calendar_names(include_aliases=True))
 
 
 @cache
@@ -31,11 +68,8 @@ def exchange_calendar(name: str) -> exchange_calendars.ExchangeCalendar:
     try:
         return exchange_calendars.get_calendar(name, start=EARLIEST)
     except exchange_calendars.errors.InvalidCalendarName:
-        raise DataValidationError(
-            f"unknown exchange calendar {name!r}: use an exchange_calendars name such as XNYS "
-            "(New York), XLON (London), XTKS (Tokyo) or 24/7",
-            "unknown_calendar",
-        ) from None
+        resolve_calendar(name)  # raises, listing the accepted names
+        raise
     except ValueError:  # this exchange's calendar begins after EARLIEST
         first = type(exchange_calendars.get_calendar(name)).bound_min()
         return exchange_calendars.get_calendar(name, start=first)
@@ -44,7 +78,16 @@ def exchange_calendar(name: str) -> exchange_calendars.ExchangeCalendar:
 @cache
 def trading_sessions(name: str) -> np.ndarray:
     """The session dates of calendar `name`, ascending, as datetime64[ns] [S]."""
+    if name == ALWAYS_OPEN:
+        return _every_day().astype("datetime64[ns]")
     return exchange_calendar(name).sessions.to_numpy(dtype="datetime64[ns]")
+
+
+def _every_day() -> np.ndarray:
+    """Every day from EARLIEST to a year from now, datetime64[D]: `exchange_calendars`' own span
+    for a calendar built today."""
+    end = (pd.Timestamp.today().normalize() + pd.DateOffset(years=1)).to_datetime64()
+    return np.arange(EARLIEST.to_datetime64(), end, np.timedelta64(1, "D")).astype("datetime64[D]")
 
 
 @cache

@@ -22,6 +22,12 @@ import pandas as pd
 import torch
 
 from stockcast.inputs.bars import Bars
+from stockcast.inputs.calendar_choice import (
+    MODELS,
+    CalendarChoice,
+    asked_calendar,
+    infer_calendar,
+)
 from stockcast.inputs.calendars import (
     DEFAULT_CALENDAR,
     next_session_days,
@@ -132,21 +138,39 @@ class Forecaster:
         check_bar_spacing(dates, self.interval)
         future_dates(dates.iloc[-1], self.interval, self.horizon, self.calendar)
 
-    def check_bars(self, bars: Bars) -> None:
-        """`check_dates` for validated bars."""
-        check_stamp_spacing(bars.stamps, bars.tz, self.interval)
-        self._future_texts(bars)
+    def calendar_for(self, bars: Bars, asked: str | None = None) -> CalendarChoice:
+        """The calendar that dates the forecast of validated `bars`: `asked` (a calendar name)
+        when given, else the one their days keep (`infer_calendar`). Bars other than daily are
+        dated by whole steps, so they keep the model's.
 
-    def _future_texts(self, bars: Bars) -> list[str]:
+        Raises:
+            DataValidationError(reason="unknown_calendar"): no calendar is named `asked`.
+        """
+        if asked is not None:
+            return asked_calendar(asked)
+        if self.interval != DAILY:
+            return CalendarChoice(self.calendar, MODELS)
+        return infer_calendar(bars, self.calendar)
+
+    def check_bars(self, bars: Bars, calendar: CalendarChoice | None = None) -> CalendarChoice:
+        """`check_dates` for validated bars, with the calendar that dates them (`calendar_for`
+        when not given), which it returns.
+
+        The spacing check measures calendar time, which holds for every market: a seven-day
+        series' one-day gaps and a long holiday both pass it."""
+        check_stamp_spacing(bars.stamps, bars.tz, self.interval)
+        calendar = calendar or self.calendar_for(bars)
+        self._future_texts(bars, calendar.name)
+        return calendar
+
+    def _future_texts(self, bars: Bars, calendar: str) -> list[str]:
         """The next H bar times after the last of `bars`, as the response writes them
-        (`future_dates`, with daily sessions found without a Timestamp)."""
+        (`future_dates`, with daily sessions of `calendar` found without a Timestamp)."""
         if self.interval == DAILY:
-            days = next_session_days(self.calendar, bars.day(-1), self.horizon)
+            days = next_session_days(calendar, bars.day(-1), self.horizon)
             return [str(day) for day in days]
         last = bars.timestamp(-1)
-        return [
-            bar_time_text(t) for t in future_dates(last, self.interval, self.horizon, self.calendar)
-        ]
+        return [bar_time_text(t) for t in future_dates(last, self.interval, self.horizon, calendar)]
 
     def forecast_windows(self, windows: np.ndarray) -> WindowForecast:
         """One vectorised forward pass over raw (unscaled) windows [n, W, F], with the stored
@@ -171,10 +195,13 @@ class Forecaster:
         """Forecast for validated OHLCV frames (see `predict_bars`)."""
         return self.predict_bars([Bars.from_frame(frame) for frame in frames])
 
-    def predict_bars(self, uploads: list[Bars]) -> list[dict]:
+    def predict_bars(
+        self, uploads: list[Bars], calendars: list[CalendarChoice] | None = None
+    ) -> list[dict]:
         """Forecast the next H closes after each upload, plus a one-step backtest of its last row
         (the forecast and band the model gave for that row from the rows before it, and whether
         the actual close fell inside) and where the upload sits in the training distribution.
+        Forecasts are dated by each upload's calendar (`calendars`, or `calendar_for` each).
 
         Each upload is also scored on its own recent days (up to `calibration.self_rows`: the
         windows whose H targets lie inside the upload), and its band takes its quantile from
@@ -182,15 +209,17 @@ class Forecaster:
         uploads' windows share one forward pass. Uploads must be validated, pass `check_bars`
         and hold at least `min_rows` rows.
         """
+        if calendars is None:
+            calendars = [self.calendar_for(bars) for bars in uploads]
         prepared = [self._upload(bars) for bars in uploads]
         factors = self.log_factors(
             np.concatenate([upload.windows for upload in prepared]),
             np.concatenate([upload.sigma for upload in prepared]),
         )  # [rows, H]
         answers, offset = [], 0
-        for bars, upload in zip(uploads, prepared, strict=True):
+        for bars, upload, calendar in zip(uploads, prepared, calendars, strict=True):
             used = len(upload.windows)
-            answers.append(self._answer(bars, upload, factors[offset : offset + used]))
+            answers.append(self._answer(bars, upload, factors[offset : offset + used], calendar))
             offset += used
         return answers
 
@@ -233,7 +262,9 @@ class Forecaster:
         drift = self.drift.describe(features[:, RETURN_FEATURE]) if self.drift else None
         return _Upload(windows, realised, sigma, bars.close[-2:], drift)
 
-    def _answer(self, bars: Bars, upload: _Upload, factor: np.ndarray) -> dict:
+    def _answer(
+        self, bars: Bars, upload: _Upload, factor: np.ndarray, calendar: CalendarChoice
+    ) -> dict:
         cal = self.calibration
         scored = len(upload.realised)
         # the band's scale on every window: no-network scale x the network's factor, [windows, H]
@@ -250,7 +281,7 @@ class Forecaster:
         stored = cal.stored_quantiles
         covered = np.count_nonzero(latest[:, 0] <= stored[0])
         recent = covered / len(latest) if len(latest) else None
-        answer = self._response(bars, point, lower, upper, upload.drift)
+        answer = self._response(bars, point, lower, upper, upload.drift, calendar)
         answer["calibration"] = {
             "band": "self-calibrated on the upload" if used else "stored with the model",
             "rows_scored": used,
@@ -271,6 +302,7 @@ class Forecaster:
         lower: np.ndarray,
         upper: np.ndarray,
         drift: dict | None,
+        calendar: CalendarChoice,
     ) -> dict:
         """One answer from the [2, H] closes of the backtest window (row 0) and the latest (row 1)."""
         last = bars.time_text(-1)
@@ -287,8 +319,9 @@ class Forecaster:
                     "lower": float(lower[1, k]),
                     "upper": float(upper[1, k]),
                 }
-                for k, day in enumerate(self._future_texts(bars))
+                for k, day in enumerate(self._future_texts(bars, calendar.name))
             ],
+            "calendar": calendar.as_dict(),
             "backtest": {
                 "date": last,
                 "predicted_close": predicted_last,

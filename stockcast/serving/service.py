@@ -2,8 +2,9 @@
 
 The TorchServe handler is a thin adapter around this module, so everything a client can get wrong
 (content type, upload field, CSV contents) is decided here, in plain Python that unit tests call
-directly. A request becomes either a forecast dict (`Forecaster.predict_bars`, plus how the CSV
-was read: `read_as`, `dropped_rows`, `warnings`) or a `RequestRejected` carrying the HTTP status,
+directly. A request becomes either a forecast dict (`Forecaster.predict_bars`, dated by the calendar
+asked for in the `exchange` parameter or inferred from the rows, plus how the CSV was read:
+`read_as`, `dropped_rows`, `warnings`) or a `RequestRejected` carrying the HTTP status,
 the `{"error", "detail"}` body and a short `reason` label for the rejected-requests metric. One
 batch is one forward pass; a bad request never takes its neighbours down with it.
 """
@@ -17,12 +18,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from stockcast.errors import DataValidationError
+from stockcast.inputs.bars import Bars
+from stockcast.inputs.calendar_choice import CalendarChoice, asked_calendar
 from stockcast.inputs.validation import PriceTable
 from stockcast.model.forecaster import Forecaster
 from stockcast.serving.fast_csv import PlainUpload, read_upload
 
 UPLOAD_FIELDS = ("data", "file")
 RAW_BODY_FIELD = "body"  # the parameter name TorchServe gives a non-form request body
+# TorchServe passes each query parameter (and each multipart form field) as a parameter of its own.
+CALENDAR_FIELD = "exchange"
 # Media types a CSV arrives with: curl -T sends none, browsers label .csv files inconsistently.
 CSV_MEDIA_TYPES = frozenset(
     {
@@ -57,6 +62,22 @@ class RequestRejected(Exception):
     @property
     def body(self) -> dict[str, str]:
         return {"error": self.error, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    """A validated upload and the calendar that dates its forecast."""
+
+    table: Upload
+    calendar: CalendarChoice
+
+    @property
+    def bars(self) -> Bars:
+        return self.table.bars
+
+    def notes(self) -> dict:
+        """How the CSV was read (`read_as`, `dropped_rows`, `warnings`)."""
+        return self.table.notes()
 
 
 @dataclass(frozen=True)
@@ -129,10 +150,22 @@ def _as_bytes(value: Any) -> bytes:
     )
 
 
+def asked_calendar_name(fields: Mapping[str, Any]) -> str | None:
+    """The calendar the request names in its `exchange` parameter; None when absent or blank."""
+    value = fields.get(CALENDAR_FIELD)
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("utf-8", "replace")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value
+
+
 def rejection_for(error: DataValidationError) -> RequestRejected:
     """Map a validation failure to a 400 (malformed upload), 413 (past the shape limits) or 422
-    (well-formed but unusable)."""
+    (well-formed but unusable, or an unknown calendar)."""
     message, reason = str(error), error.reason
+    if reason == "unknown_calendar":
+        return RequestRejected(422, "unknown calendar", message, reason)
     if reason == "too_large":
         return RequestRejected(413, "CSV too large", message, reason)
     if reason in ("empty_body", "not_utf8", "not_csv"):
@@ -144,15 +177,19 @@ def rejection_for(error: DataValidationError) -> RequestRejected:
 
 def parse_request(
     forecaster: Forecaster, fields: Mapping[str, Any], content_type: str | None
-) -> Upload:
-    """Validated upload of one request, or `RequestRejected` saying what to fix."""
+) -> CheckedUpload:
+    """Validated upload of one request with its calendar, or `RequestRejected` saying what to
+    fix. An unknown calendar name is refused before the CSV is read."""
     source = extract_csv(fields, content_type)
+    asked = asked_calendar_name(fields)
     try:
+        chosen = asked_calendar(asked) if asked is not None else None
         table = read_upload(source, forecaster.min_rows)  # a plain CSV fast, others by pandas
-        forecaster.check_bars(table.bars)  # bar spacing and calendar, after the validator
+        # bar spacing and calendar, after the validator
+        calendar = forecaster.check_bars(table.bars, chosen)
     except DataValidationError as error:
         raise rejection_for(error) from None
-    return table
+    return CheckedUpload(table, calendar)
 
 
 def answer_batch(
@@ -167,9 +204,9 @@ def answer_batch(
 
 def parse_batch(
     forecaster: Forecaster, requests: Sequence[tuple[Mapping[str, Any], str | None]]
-) -> list[Upload | RequestRejected]:
+) -> list[CheckedUpload | RequestRejected]:
     """Each `(fields, content_type)` request's validated upload, or its rejection, in order."""
-    parsed: list[Upload | RequestRejected] = []
+    parsed: list[CheckedUpload | RequestRejected] = []
     for fields, content_type in requests:
         try:
             parsed.append(parse_request(forecaster, fields, content_type))
@@ -179,7 +216,7 @@ def parse_batch(
 
 
 def forecast_batch(
-    forecaster: Forecaster, tables: Sequence[Upload | RequestRejected]
+    forecaster: Forecaster, tables: Sequence[CheckedUpload | RequestRejected]
 ) -> list[Outcome]:
     """Forecast every parsed table in one forward pass; rejections pass through in place.
 
@@ -190,7 +227,9 @@ def forecast_batch(
     forecasts: list[Outcome] = []
     if parsed:
         try:
-            predicted = forecaster.predict_bars([table.bars for table in parsed])
+            predicted = forecaster.predict_bars(
+                [table.bars for table in parsed], [table.calendar for table in parsed]
+            )
             forecasts = [
                 _checked(forecast | table.notes())
                 for forecast, table in zip(predicted, parsed, strict=True)
@@ -204,9 +243,10 @@ def forecast_batch(
     ]
 
 
-def _predict_alone(forecaster: Forecaster, table: Upload) -> Outcome:
+def _predict_alone(forecaster: Forecaster, table: CheckedUpload) -> Outcome:
     try:
-        return _checked(forecaster.predict_bars([table.bars])[0] | table.notes())
+        forecast = forecaster.predict_bars([table.bars], [table.calendar])[0]
+        return _checked(forecast | table.notes())
     except Exception as error:
         logger.exception("forecast failed for a validated frame")
         return Outcome(

@@ -127,7 +127,7 @@ def test_a_frame_the_model_cannot_forecast_fails_alone_with_a_json_500(forecaste
     good = parse_request(forecaster, {"body": LAYOUT.sample_upload(250)}, "text/csv")
     bars = good.bars
     short = replace(bars, stamps=bars.stamps[-5:], ohlcv=bars.ohlcv[-5:])  # shorter than a window
-    broken = replace(good, bars=short)  # as if validation had been skipped
+    broken = replace(good, table=replace(good.table, bars=short))  # as if never validated
     outcomes = forecast_batch(forecaster, [good, broken])
     assert [outcome.status for outcome in outcomes] == [200, 500]
     assert outcomes[0].body == forecaster.predict_bars([good.bars])[0] | good.notes()
