@@ -62,9 +62,13 @@ def _known_names() -> frozenset[str]:
 def exchange_calendar(name: str) -> exchange_calendars.ExchangeCalendar:
     """Calendar `name` from EARLIEST (or its own first date), built once per process.
 
+    `always-open` is `exchange_calendars`' 24/7 here (its sessions' opens and closes decide which
+    bars have closed); forecasts are dated by `session_days`, which builds it without one.
+
     Raises:
         DataValidationError: `name` is not an `exchange_calendars` calendar.
     """
+    name = "24/7" if name == ALWAYS_OPEN else name
     try:
         return exchange_calendars.get_calendar(name, start=EARLIEST)
     except exchange_calendars.errors.InvalidCalendarName:

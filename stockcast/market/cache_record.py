@@ -53,6 +53,9 @@ class CacheRecord:
     adjustment: str
     downloaded_at: str  # UTC, ISO 8601
     source: str  # e.g. "yfinance 1.7.0"
+    # the market calendar that decided which bars had closed (`symbol_calendar`); None in records
+    # written before it was kept
+    calendar: str | None = None
 
     def missing(self, start: str | None, end: str) -> list[str]:
         """The parts of [start, end] (inclusive; start None: the whole history) not covered."""

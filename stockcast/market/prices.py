@@ -30,7 +30,8 @@ from stockcast.errors import DataSourceError, DataValidationError
 from stockcast.inputs.intervals import DAILY, bar_time_text, is_intraday
 from stockcast.inputs.validation import ADJ_CLOSE, COLUMNS, read_price_table, validate_ohlcv
 from stockcast.market.cache_record import YAHOO_ADJUSTMENT, CacheRecord
-from stockcast.market.sessions import DEFAULT_CALENDAR, closed_bars, last_closed_session
+from stockcast.market.sessions import closed_bars, last_closed_session
+from stockcast.market.symbols import symbol_calendar
 
 Downloader = Callable[..., pd.DataFrame]
 log = logging.getLogger(__name__)
@@ -52,13 +53,14 @@ def load_prices(
     min_rows: int = 1,
     downloader: Downloader | None = None,
     path: str | Path | None = None,
-    calendar: str = DEFAULT_CALENDAR,
+    calendar: str | None = None,
     now: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Return validated OHLCV rows for `ticker` between `start` and `end` (inclusive dates).
 
     `path` reads that CSV instead of the cache, with no network access. `now` (tz-aware, default
-    the clock) and `calendar` decide which bars have closed.
+    the clock) and `calendar` (default: the ticker's market, `symbol_calendar`) decide which bars
+    have closed; the cache record keeps the calendar.
 
     Raises:
         DataSourceError: no cache and the download failed or came back empty, or the cache does
@@ -67,6 +69,7 @@ def load_prices(
         DataValidationError: the CSV is malformed (the message names the file).
     """
     now = now if now is not None else pd.Timestamp.now(tz=UTC)
+    calendar = calendar or symbol_calendar(ticker)
     csv = Path(path) if path is not None else cache_path(data_dir, ticker, interval)
     if path is None:
         _update_cache(ticker, csv, start, end, interval, refresh, downloader, calendar, now)
@@ -168,6 +171,7 @@ def _download_into(
         adjustment=YAHOO_ADJUSTMENT,
         downloaded_at=now.isoformat(timespec="seconds"),
         source=f"yfinance {version('yfinance')}",
+        calendar=calendar,
     ).write(csv)
 
 

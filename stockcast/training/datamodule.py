@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from stockcast.errors import DataValidationError
 from stockcast.inputs.calendars import DEFAULT_CALENDAR, trading_sessions
 from stockcast.inputs.spacing import check_bar_spacing
 from stockcast.market.prices import load_prices
+from stockcast.market.symbols import symbol_calendar
 from stockcast.model.calibration import horizon_scale, window_volatility
 from stockcast.model.features import RETURN_FEATURE, anchor_closes, compute_features
 from stockcast.model.network_inputs import network_inputs
@@ -30,6 +32,7 @@ from stockcast.model.windows import (
 )
 
 SPLITS = ("train", "val", "calib", "test")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -117,8 +120,19 @@ class StockDataModule(pl.LightningDataModule):
         self.tickers = [name.upper() for name in names]
         self.data_dir, self.start, self.end = Path(data_dir), start, end
         self.interval, self.refresh = interval, refresh
-        self.calendar = calendar  # dates the artifact's forecasts; checked now, not after training
-        trading_sessions(calendar)
+        # each ticker's market (its yfinance suffix; `calendar` for one without a known suffix)
+        # decides which of its bars have closed; the first ticker's dates the artifact's forecasts
+        self.calendars = {name: symbol_calendar(name, calendar) for name in self.tickers}
+        self.calendar = self.calendars[self.tickers[0]]
+        for market in set(self.calendars.values()):  # checked now, not after training
+            trading_sessions(market)
+        if len(set(self.calendars.values())) > 1:
+            log.warning(
+                "the tickers trade on different calendars (%s): the model's forecasts are dated "
+                "by %s unless an upload's own dates or its exchange= say otherwise",
+                ", ".join(f"{name} {market}" for name, market in self.calendars.items()),
+                self.calendar,
+            )
         self.path = path  # a CSV read instead of the cache, if given (one ticker only)
         if path is not None and len(self.tickers) != 1:
             raise DataValidationError(
@@ -296,7 +310,7 @@ class StockDataModule(pl.LightningDataModule):
             refresh=refresh,
             min_rows=self.min_rows if len(self.tickers) == 1 else self.window + 2,
             path=self.path,
-            calendar=self.calendar,
+            calendar=self.calendars[ticker],
         )
         check_bar_spacing(
             frame["Date"],

@@ -372,3 +372,24 @@ def test_offline_a_download_says_yahoo_could_not_be_reached_not_that_the_ticker_
     message = str(error.value)
     assert "Yahoo Finance could not be reached (Could not resolve host: " in message
     assert "delisted" not in message and "DNSError(" not in message and "\n" not in message
+
+
+def test_a_download_records_the_calendar_of_its_market(yahoo, tmp_path):
+    yahoo["frames"]["PETR4.SA"] = yahoo_history_frame(tz="America/Sao_Paulo")
+    yahoo["frames"]["AAPL"] = yahoo_history_frame()
+    now = pd.Timestamp("2024-03-27 12:00", tz="UTC")
+    load_prices("PETR4.SA", tmp_path, start="2024-01-10", now=now)
+    load_prices("AAPL", tmp_path, start="2024-01-10", now=now)
+    assert json.loads((tmp_path / "PETR4.SA.meta.json").read_text())["calendar"] == "BVMF"
+    assert json.loads((tmp_path / "AAPL.meta.json").read_text())["calendar"] == "XNYS"
+
+
+def test_a_record_written_before_calendars_were_kept_still_reads(yahoo, tmp_path):
+    yahoo["frames"]["AAPL"] = yahoo_history_frame()
+    load_prices("AAPL", tmp_path, start="2024-01-10", now=AFTER_CLOSE)
+    record = tmp_path / "AAPL.meta.json"
+    old = json.loads(record.read_text())
+    del old["calendar"]
+    record.write_text(json.dumps(old))
+    frame = load_prices("AAPL", tmp_path, start="2024-01-10", end="2024-03-25", now=AFTER_CLOSE)
+    assert len(frame) == 54 and len(yahoo["calls"]) == 1  # the cache served it
