@@ -28,10 +28,13 @@ import torch  # noqa: E402
 import stockcast  # noqa: E402
 from stockcast.model.forecaster import Forecaster  # noqa: E402
 from stockcast.serving.prometheus_metrics import HandlerMetrics  # noqa: E402
-from stockcast.serving.service import Outcome, answer_batch  # noqa: E402
+from stockcast.serving.service import CALENDAR_FIELD, Outcome, answer_batch  # noqa: E402
 
 logger = logging.getLogger(__name__)
 JSON = "application/json"
+# TorchServe 0.12 drops the query string of /predictions requests before the handler, so the
+# calendar may also be asked for in this header (or a multipart field, or /invocations' query).
+CALENDAR_HEADER = "exchange"
 
 
 class StockcastHandler:
@@ -79,7 +82,7 @@ class StockcastHandler:
     def handle(self, data: list[dict[str, Any]], context: Any) -> list[bytes]:
         """One reply per request, in order; each request gets its own HTTP status."""
         started = time.perf_counter()
-        requests = [(fields, _content_type(context, idx)) for idx, fields in enumerate(data)]
+        requests = [_request(fields, context, idx) for idx, fields in enumerate(data)]
         outcomes = self.answer(requests)
         replies = []
         for idx, outcome in enumerate(outcomes):
@@ -99,9 +102,16 @@ class StockcastHandler:
         self.metrics.record_batch(outcomes, seconds)
 
 
-def _content_type(context: Any, idx: int) -> str | None:
-    """The request's Content-Type header, whatever case the client wrote it in."""
+def _request(fields: dict[str, Any], context: Any, idx: int) -> tuple[dict[str, Any], str | None]:
+    """The request's fields and its Content-Type header, whatever case the client wrote it in;
+    an `Exchange` header joins the fields as `exchange` unless a field already names one."""
+    content_type = None
     for name, value in context.get_all_request_header(idx).items():
-        if name.lower() == "content-type" and isinstance(value, str):
-            return value
-    return None
+        if not isinstance(value, str):
+            continue
+        key = name.lower()
+        if key == "content-type":
+            content_type = value
+        elif key == CALENDAR_HEADER and CALENDAR_FIELD not in fields:
+            fields = {**fields, CALENDAR_FIELD: value}
+    return fields, content_type

@@ -26,7 +26,8 @@ from stockcast.serving.fast_csv import PlainUpload, read_upload
 
 UPLOAD_FIELDS = ("data", "file")
 RAW_BODY_FIELD = "body"  # the parameter name TorchServe gives a non-form request body
-# TorchServe passes each query parameter (and each multipart form field) as a parameter of its own.
+# A multipart field, or a query parameter where TorchServe passes the query on (/invocations;
+# 0.12 drops it on /predictions), arrives as a parameter of its own; the handler adds the header.
 CALENDAR_FIELD = "exchange"
 # Media types a CSV arrives with: curl -T sends none, browsers label .csv files inconsistently.
 CSV_MEDIA_TYPES = frozenset(

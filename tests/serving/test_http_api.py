@@ -247,3 +247,47 @@ def _scrape_total(metrics_url: str, name: str) -> float:
     text = requests.get(metrics_url, timeout=10).text
     pattern = re.compile(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$", re.MULTILINE)
     return sum(float(value) for value in pattern.findall(text))
+
+
+def test_the_exchange_header_or_form_field_dates_the_forecast_by_that_market(torchserve):
+    """TorchServe 0.12 passes no query string on /predictions: a header or a multipart field asks
+    there, and `exchange=` in the query of /invocations."""
+    weekdays = redated("2021-02-12")  # Friday; B3 shut for Carnival on the 15th and 16th
+    by_header = requests.post(
+        torchserve.prediction_url,
+        data=weekdays,
+        headers={"Content-Type": "text/csv", "Exchange": "BVMF"},
+        timeout=30,
+    )
+    by_field = requests.post(
+        torchserve.prediction_url,
+        files={"data": ("prices.csv", weekdays, "text/csv")},
+        data={"exchange": "BVMF"},
+        timeout=30,
+    )
+    for asked in (by_header, by_field):
+        assert asked.status_code == 200, asked.text
+        assert asked.json()["forecast"][0]["date"] == "2021-02-17"
+        assert asked.json()["calendar"] == {"name": "BVMF", "how": "asked for"}
+    unknown = requests.post(
+        torchserve.prediction_url,
+        data=weekdays,
+        headers={"Content-Type": "text/csv", "Exchange": "B3"},
+        timeout=30,
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["error"] == "unknown calendar"
+    assert "BVMF" in unknown.json()["detail"]
+    default = post_csv(torchserve.prediction_url, weekdays)  # the worker kept serving
+    assert default.status_code == 200
+    assert default.json()["forecast"][0]["date"] == "2021-02-16"  # New York's next session
+    assert default.json()["calendar"] == {"name": "XNYS", "how": "the model's"}
+    query = requests.post(
+        f"{torchserve.inference_url}/invocations",
+        params={"model_name": torchserve.model_name, "exchange": "BVMF"},
+        data=weekdays,
+        headers={"Content-Type": "text/csv"},
+        timeout=30,
+    )
+    assert query.status_code == 200, query.text  # /invocations passes its query string on
+    assert query.json()["calendar"] == {"name": "BVMF", "how": "asked for"}
