@@ -28,9 +28,10 @@ from stockcast.inputs.calendars import ALWAYS_OPEN, resolve_calendar, session_da
 ASKED = "asked for"
 INFERRED = "inferred from the upload's sessions"
 MODELS = "the model's"
-# The markets inference chooses among: major exchanges with distinct holidays, and every day.
-# Each is built once per process on first need (about a second each).
-CANDIDATES = ("XNYS", "XTSE", "BVMF", "XLON", "XETR", "XTKS", "XHKG", "XASX", ALWAYS_OPEN)
+# The markets inference chooses among, in the order tried: every day, then major exchanges with
+# distinct holidays. Each exchange is built once per process on first need (about a second), and
+# the search stops at the first that matches every row, so a seven-day upload builds none.
+CANDIDATES = (ALWAYS_OPEN, "XNYS", "BVMF", "XLON", "XETR", "XTSE", "XTKS", "XHKG", "XASX")
 ROWS_COMPARED = 250  # about a year of recent rows: every holiday of a year is evidence
 TOLERANCE = 0.01  # the share of rows a fitting calendar may disagree on (at least one row)
 EVIDENCE = 3  # the days more on which the model's calendar must disagree to be left
@@ -62,8 +63,12 @@ def infer_calendar(bars: Bars, model_calendar: str) -> CalendarChoice:
     own = disagreements(days, model_calendar)
     if own < EVIDENCE:
         return CalendarChoice(model_calendar, MODELS)
-    others = ((disagreements(days, name), name) for name in CANDIDATES if name != model_calendar)
-    fewest, best = min(others)
+    fewest, best = own, model_calendar
+    for name in CANDIDATES:
+        if name != model_calendar and (count := disagreements(days, name)) < fewest:
+            fewest, best = count, name
+            if count == 0:
+                break
     fits = fewest <= max(1, int(TOLERANCE * len(days)))
     if fits and own - fewest >= EVIDENCE:
         return CalendarChoice(best, INFERRED)
