@@ -168,8 +168,7 @@ def judge(
         "challenger": version,
         "promoted": not objections,
         "objections": objections,
-        "rule": f"interval score at most {rule.interval_score_tolerance:.1%} and relative MAE "
-        f"at most {rule.rel_mae_tolerance} above the champion's, on >= {rule.min_days} days",
+        "rule": rule.statement(),
         "comparison": comparison,
         "trained_until": {role: model["trained_until"] for role, model in served.items()},
         "serves": {

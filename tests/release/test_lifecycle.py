@@ -29,7 +29,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from stockcast.app.layout import ProjectLayout
-from stockcast.backtest.promotion import PromotionRule, compare
+from stockcast.backtest.promotion import compare
 from stockcast.bench.soak import Load
 from stockcast.errors import DataSourceError
 from stockcast.inputs.validation import read_ohlcv_csv
@@ -116,23 +116,6 @@ def test_a_challenger_is_named_by_its_last_day_its_prices_and_its_recipe(tmp_pat
     )
     assert challenger_version(lifecycle_cfg(tmp_path, *RECIPE, "seed=7"), frame) != version
     assert challenger_version(cfg, frame.iloc[:-1]).startswith("20130228.")
-
-
-def test_the_rule_promotes_within_its_tolerances_and_says_what_is_worse():
-    rule = PromotionRule(interval_score_tolerance=0.01, rel_mae_tolerance=0.005, min_days=20)
-    champion = {"winkler": 10.0, "rel_mae": 0.99}
-
-    def objections(winkler: float, rel_mae: float, days: int = 60) -> list[str]:
-        challenger = {"winkler": winkler, "rel_mae": rel_mae}
-        return rule.objections({"days": days, "champion": champion, "challenger": challenger})
-
-    assert objections(10.1, 0.995) == []  # 1% and 0.005 worse: still promoted
-    [worse] = objections(10.2, 0.99)
-    assert worse.startswith("interval score 10.200 > 10.100")
-    [worse] = objections(9.0, 1.0)
-    assert worse.startswith("relative MAE 1.0000 > 0.9950")
-    [few] = objections(9.0, 0.9, days=5)
-    assert "only 5 day(s)" in few
 
 
 def test_versions_are_compared_only_on_days_neither_held_out_model_learned_from(tiny_run):

@@ -1,0 +1,111 @@
+"""The promotion rule on bands whose quality is known: a random walk with a constant daily
+volatility, the reference band the exact 80% band of it, and challengers whose bands are that one
+scaled wider or narrower. Interval scores are computed as `make retrain` computes them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from stockcast.backtest.promotion import REFERENCE, PromotionRule, scored
+from stockcast.evaluation.references import Band
+
+DAYS, LEVEL, SIGMA = 250, 0.8, 0.012
+STEP = 1.009  # each challenger's band this much wider than the champion's
+RULE = PromotionRule(
+    interval_score_tolerance=0.01,
+    rel_mae_tolerance=0.005,
+    min_days=20,
+    significance=0.05,
+    reference_margin=0.05,
+)
+
+
+@pytest.fixture(scope="module")
+def prices() -> tuple[np.ndarray, np.ndarray]:
+    """(last close [n], the next close [n, 1]) of a random walk in log prices."""
+    rng = np.random.default_rng(7)
+    closes = 100 * np.exp(np.cumsum(rng.normal(0.0, SIGMA, DAYS + 1)))
+    return closes[:-1], closes[1:, None]
+
+
+def band(last_close: np.ndarray, width: float) -> Band:
+    """The last close with the exact 80% band of the walk, scaled by `width`."""
+    half = width * norm.ppf(0.5 + LEVEL / 2) * SIGMA
+    last = last_close[:, None]
+    return Band("band", LEVEL, last, last * np.exp(-half), last * np.exp(half))
+
+
+def comparison(
+    prices: tuple[np.ndarray, np.ndarray], champion: float, challenger: float
+) -> dict[str, Any]:
+    """Champion, challenger and reference (width 1) scored on the same days, as `compare` does."""
+    last_close, actual = prices
+    bands = {
+        "champion": band(last_close, champion),
+        "challenger": band(last_close, challenger),
+        REFERENCE: band(last_close, 1.0),
+    }
+    return {"days": DAYS, **scored(last_close, actual, bands)}
+
+
+def test_slightly_worse_challengers_in_a_row_cannot_walk_the_served_quality_past_the_bound(
+    prices,
+):
+    """Each challenger's band is 0.9% wider than the champion's, its interval score at most 0.9%
+    higher: inside the tolerance against the champion every time, so a rule that only compared
+    with the champion promotes all of them and the served score walks away. The reference does
+    not move, so the served interval score stops within its margin of it."""
+    served, without_reference = 1.0, 1.0
+    lenient = PromotionRule(0.01, 0.005, 20, significance=0.05, reference_margin=np.inf)
+    reference = comparison(prices, 1.0, 1.0)[REFERENCE]["winkler"]
+    bound = reference * (1 + RULE.reference_margin)
+    promotions = 0
+    for _ in range(100):
+        judged = comparison(prices, served, served * STEP)
+        assert judged["challenger"]["winkler"] <= judged["champion"]["winkler"] * 1.01
+        if not RULE.objections(judged):
+            served *= STEP
+            promotions += 1
+        assert comparison(prices, served, served)["champion"]["winkler"] <= bound
+        if not lenient.objections(comparison(prices, without_reference, without_reference * STEP)):
+            without_reference *= STEP
+
+    assert promotions > 0  # the first few steps are inside the margin and are promoted
+    [objection] = RULE.objections(comparison(prices, served, served * STEP))
+    assert "GARCH(1,1)-t reference" in objection
+    # the same sequence judged against the champion alone drifts far past the bound
+    assert comparison(prices, without_reference, 1.0)["champion"]["winkler"] > 1.5 * bound
+
+
+def test_a_clearly_better_challenger_is_promoted(prices):
+    judged = comparison(prices, champion=1.6, challenger=1.0)
+    assert judged["challenger"]["winkler"] < 0.9 * judged["champion"]["winkler"]
+    assert RULE.objections(judged) == []
+
+
+def test_a_difference_inside_the_tolerance_never_objects_however_consistent(prices):
+    """0.5% wider every day is a consistent difference (the test alone would call it significant)
+    but inside the 1% floor."""
+    judged = comparison(prices, champion=1.0, challenger=1.005)
+    assert judged["challenger"]["winkler"] > judged["champion"]["winkler"]
+    assert RULE.objections(judged) == []
+
+
+def test_a_challenger_significantly_worse_than_the_champion_is_kept_out_and_told_why(
+    prices,
+):
+    judged = comparison(prices, champion=1.0, challenger=1 / 3)  # a band a third as wide
+    objections = RULE.objections(judged)
+    against_champion = [o for o in objections if "significantly above the champion's" in o]
+    assert against_champion and against_champion[0].startswith("interval score")
+    assert "Diebold-Mariano p = " in against_champion[0]
+
+
+def test_too_few_unseen_days_is_no_decision(prices):
+    judged = {**comparison(prices, 1.0, 0.5), "days": 5}
+    [few] = RULE.objections(judged)
+    assert "only 5 day(s)" in few
