@@ -56,15 +56,21 @@ def backtest_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return sweep
 
 
-def test_a_training_sweep_whose_model_has_no_direction_is_summarised(training_sweep):
-    result = run("scripts/summarize_runs.py", str(training_sweep))
+def test_a_training_sweep_is_summarised_with_its_band_beside_the_band_without_the_network(
+    training_sweep, tmp_path
+):
+    stamped = tmp_path / "sweep.json"
+    result = run("scripts/summarize_runs.py", str(training_sweep), "--json", str(stamped))
     assert result.returncode == 0, result.stderr
     header, *rows = table_rows(result.stdout)
     assert [row[0] for row in rows] == ["0", "1"]
-    direction = header.index("direction")
-    assert [row[direction] for row in rows] == ["n/a", "n/a"]
     metrics = json.loads((training_sweep / "1" / "metrics.json").read_text())
     assert f"{metrics['test/mae']:.3f}" == rows[1][header.index("MAE $")]
+    assert f"{metrics['test/winkler']:.5f}" == rows[1][header.index("interval score")]
+    assert f"{metrics['test/no_network_winkler']:.5f}" == rows[1][header.index("no network")]
+    record = json.loads(stamped.read_text())  # what the docs render the development sweep from
+    assert record["name"] == "development-sweep" and len(record["runs"]) == 2
+    assert record["runs"][1]["metrics"]["test/winkler"] == metrics["test/winkler"]
 
 
 def test_a_backtest_sweep_gets_every_method_of_every_run_and_no_fold_rows(backtest_sweep):
