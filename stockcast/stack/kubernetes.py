@@ -209,6 +209,102 @@ def _output_order(doc: dict[str, Any]) -> tuple[int, str, str]:
     return rank, gvk, doc["metadata"]["name"]
 
 
+# --- a rendered pod, run under Docker ----------------------------------------------------------
+Manifests = dict[tuple[str, str], dict[str, Any]]
+
+
+def by_id(docs: list[dict[str, Any]]) -> Manifests:
+    """Rendered manifests by (kind, name)."""
+    return {(doc["kind"], doc["metadata"]["name"]): doc for doc in docs}
+
+
+def pod_container(manifests: Manifests, name: str) -> dict[str, Any]:
+    """A container of the Deployment's pod template."""
+    pod = manifests["Deployment", "stockcast"]["spec"]["template"]["spec"]
+    return next(container for container in pod["containers"] if container["name"] == name)
+
+
+def docker_security_args(container: dict[str, Any]) -> list[str]:
+    """`docker run` arguments for a container's securityContext: its user and group, a read-only
+    root, its dropped capabilities, no privilege escalation (Docker's default seccomp profile is
+    the runtime default the pod asks for)."""
+    context = container["securityContext"]
+    args = ["--user", f"{context['runAsUser']}:{context['runAsGroup']}"]
+    args += ["--read-only"] if context["readOnlyRootFilesystem"] else []
+    args += [f"--cap-drop={capability}" for capability in context["capabilities"]["drop"]]
+    if context["allowPrivilegeEscalation"] is False:
+        args += ["--security-opt", "no-new-privileges"]
+    return args
+
+
+def docker_resource_args(container: dict[str, Any]) -> list[str]:
+    """`docker run` arguments for a container's limits: its memory (which also sizes the JVM's
+    heap, as in the pod) and its CPUs."""
+    limits = container["resources"]["limits"]
+    memory = limits["memory"]
+    if not memory.endswith("Mi"):
+        raise StockcastError(f"memory limit {memory}: expected MiB")
+    cpus = limits["cpu"]
+    cores = int(cpus.removesuffix("m")) / 1000 if cpus.endswith("m") else float(cpus)
+    return [f"--memory={memory.removesuffix('Mi')}m", f"--cpus={cores:g}"]
+
+
+def docker_volume_args(
+    manifests: Manifests,
+    container: dict[str, Any],
+    workdir: Path,
+    edit: dict[str, str] | None = None,
+) -> list[str]:
+    """`docker run` arguments for a container's volume mounts: an emptyDir becomes a fresh
+    world-writable directory under `workdir`, as an emptyDir is; a ConfigMap's data is written
+    under `workdir` (each `edit` key=value line replacing the file's line of that key) and mounted
+    read-only."""
+    pod = manifests["Deployment", "stockcast"]["spec"]["template"]["spec"]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    args = []
+    for mount in container["volumeMounts"]:
+        volume = volumes[mount["name"]]
+        if "emptyDir" in volume:
+            # an emptyDir on the node's disk is a fresh directory anyone in the pod may write;
+            # Docker 20.10's tmpfs mounts keep the mode of the image's directory beneath them
+            empty = workdir / "emptydirs" / mount["name"]
+            empty.mkdir(parents=True)
+            empty.chmod(0o777)
+            args += ["-v", f"{empty}:{mount['mountPath']}"]
+        elif "configMap" in volume:
+            files = workdir / mount["name"]
+            files.mkdir(mode=0o755, parents=True)
+            for name, text in manifests["ConfigMap", volume["configMap"]["name"]]["data"].items():
+                (files / name).write_text(_edited(text, edit or {}))
+                (files / name).chmod(0o644)
+            args += ["-v", f"{files}:{mount['mountPath']}:ro"]
+        else:
+            raise StockcastError(f"no Docker equivalent here for the volume {volume}")
+    return args
+
+
+def _edited(text: str, edit: dict[str, str]) -> str:
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        key = line.partition("=")[0].strip()
+        if key in edit and not line.startswith("#"):
+            lines[i] = f"{key}={edit[key]}\n"
+    return "".join(lines)
+
+
+def container_environment(manifests: Manifests, container: dict[str, Any]) -> dict[str, str]:
+    """A container's environment, the Secret's values decoded where it refers to them."""
+    env = {}
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            data = manifests["Secret", ref["name"]]["data"][ref["key"]]
+            env[item["name"]] = base64.b64decode(data).decode()
+    return env
+
+
 def to_yaml(docs: list[dict[str, Any]]) -> str:
     return "---\n".join(yaml.safe_dump(doc, sort_keys=False, width=100) for doc in docs)
 
