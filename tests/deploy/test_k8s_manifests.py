@@ -168,8 +168,12 @@ def test_the_gateway_forwards_to_the_loopback_ports_the_config_gives_torchserve(
     assert ports["management"] == int(env["MANAGEMENT_PORT"]["value"])
     assert ports["health"] == int(env["HEALTH_PORT"]["value"])
     assert gateway["readinessProbe"]["httpGet"] == {"path": "/ping", "port": "health"}
-    ping = containers(manifests)["torchserve"]["livenessProbe"]["exec"]["command"][-1]
-    assert f"{properties['inference_address']}/ping" in ping
+    torchserve = containers(manifests)["torchserve"]
+    for probe in ("startupProbe", "livenessProbe"):
+        assert f"{properties['inference_address']}/ping" in torchserve[probe]["exec"]["command"][-1]
+    # readiness waits for the model itself: /ping is Healthy before any model is loaded
+    ready = torchserve["readinessProbe"]["exec"]["command"][-1]
+    assert f"{properties['management_address']}/models/{LAYOUT.model_name}" in ready
 
 
 def test_the_gateway_checks_the_keys_of_the_secret(manifests):
