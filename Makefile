@@ -17,7 +17,7 @@ SYSTEM_DEPS := java:openjdk-17-jre-headless prometheus:prometheus promtool:prome
 CHECKOV := build/checkov/bin/checkov
 
 .PHONY: image install system-deps test test-fast lint format train run serve stop package retrain rollback \
-	mlflow bench-serving bench-training soak results clean dashboards manifests
+	mlflow bench-serving bench-training soak results clean dashboards manifests bench-replicas
 
 install: $(VENV)/.installed
 
@@ -105,6 +105,14 @@ bench-serving: install
 	@$(MAKE) --no-print-directory system-deps SYSTEM_DEPS="$(SYSTEM_DEPS) wrk:wrk"
 	$(PY) -m stockcast.bench serving --json $(RESULTS)/latency.json $(if $(RUN),--run $(RUN)) \
 		$(if $(BASELINE),--baseline-mar $(BASELINE)) $(BENCH_ARGS)
+
+# two serving replicas (the image, run as the Kubernetes manifest runs it, a core each) behind
+# Debian's HAProxy on loopback under wrk: one replica and two, then each stopped and started again
+# under load (health checks alone, then drained first), failed requests counted; about 6 minutes;
+# the figures go to outputs/results/replicas.json (`make results FROM=outputs`: docs/scaling.md)
+bench-replicas: install
+	@$(MAKE) --no-print-directory system-deps SYSTEM_DEPS="$(SYSTEM_DEPS) wrk:wrk"
+	$(PY) -m stockcast.bench.replicas --json $(RESULTS)/replicas.json $(BENCH_ARGS)
 
 # Lightning's Trainer.fit against a bare PyTorch loop, alternated (about a minute);
 # BENCH_ARGS="--rounds 3 --steps 200" passes options on

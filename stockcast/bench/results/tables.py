@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stockcast.backtest import summary as backtest_summary
+from stockcast.bench.replicas import table as replicas
 from stockcast.bench.results.blocks import ResultsError
 from stockcast.bench.serving import summary_markdown
 from stockcast.training.summary import training_table
@@ -180,6 +181,7 @@ RENDERERS: dict[str, Callable[[dict], str]] = {
     "worker-kill": worker_kill,
     "suite": suite,
     "image": image,
+    "replicas": replicas,
 }
 
 
