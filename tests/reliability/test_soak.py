@@ -22,7 +22,8 @@ def test_half_a_minute_at_concurrency_16_fails_nothing_and_neither_slows_nor_lea
         duration_s=30,
         concurrency=16,
         warmup_s=5,
-        max_requests=20_000,  # a bound far above what 30 s on two cores can send
+        # No request bound: the duration ends the run. A fixed bound was reached in under 30 s
+        # on a faster machine (about 690 requests/s), which a soak rightly refuses to judge.
     )
     print(report.summary())
     assert report.problems() == []
