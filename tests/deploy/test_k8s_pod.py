@@ -249,3 +249,15 @@ def memory_in_use(container: str) -> float:
     usage = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", container).stdout
     number, unit = re.fullmatch(r"([\d.]+)([KMG]i?B)", usage.split("/")[0].strip()).groups()
     return float(number) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[unit]
+
+
+def test_the_pod_stops_on_sigterm_well_within_its_grace_period(pod):
+    """Runs last: it stops the pod's server as Kubernetes does, with SIGTERM."""
+    grace = pod.spec["terminationGracePeriodSeconds"]
+    started = time.monotonic()
+    docker("stop", "--time", str(grace), pod.container, timeout=grace + 60)
+    seconds = time.monotonic() - started
+
+    exit_code = docker("inspect", "--format", "{{.State.ExitCode}}", pod.container).stdout
+    assert int(exit_code) != 137, "SIGKILLed: the server ignored SIGTERM"
+    assert seconds < grace / 2, f"took {seconds:.0f} s of a {grace} s grace period"
