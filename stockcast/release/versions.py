@@ -56,8 +56,14 @@ def heldout_forecaster(store: Path, version: str, model_name: str, scratch: Path
     twin = Path(store) / HELDOUT_DIR / version
     if (twin / WEIGHTS_FILE).is_file():
         return Forecaster.load(twin)
-    destination = Path(scratch) / version
-    with zipfile.ZipFile(Path(store) / keep_archive(store, version, model_name)) as mar:
+    archive = Path(store) / keep_archive(store, version, model_name)
+    return archive_forecaster(archive, Path(scratch) / version)
+
+
+def archive_forecaster(archive: Path, destination: Path) -> Forecaster:
+    """The Forecaster an archive serves: its two artifact files unpacked into `destination` and
+    loaded, as TorchServe's worker loads them (the archive's code is not imported)."""
+    with zipfile.ZipFile(archive) as mar:
         mar.extract(WEIGHTS_FILE, destination)
         mar.extract(SPEC_FILE, destination)
     return Forecaster.load(destination)
