@@ -37,7 +37,14 @@ import requests
 from omegaconf import DictConfig, OmegaConf
 
 from stockcast.app.layout import ProjectLayout
-from stockcast.backtest.promotion import PromotionRule, compare, print_decision
+from stockcast.app.stamp import load_average, write_stamped
+from stockcast.backtest.promotion import (
+    DECISION_RESULTS,
+    RULE_VERSION,
+    PromotionRule,
+    compare,
+    print_decision,
+)
 from stockcast.errors import DataSourceError, LifecycleError
 from stockcast.market.cache_record import ohlcv_sha256
 from stockcast.market.prices import cache_path, download, write_csv_atomic
@@ -67,8 +74,10 @@ def retrain(cfg: DictConfig, layout: ProjectLayout) -> int:
         ).load_frame()
         for ticker in tickers_of(cfg)
     }
-    frame = next(iter(frames.values()))  # the versions are judged on the first ticker's days
-    print(f"data:       {source}, {len(frame)} rows up to {frame['Date'].iloc[-1].date()}")
+    for ticker, frame in frames.items():
+        print(
+            f"data:       {ticker} {source}, {len(frame)} rows up to {frame['Date'].iloc[-1].date()}"
+        )
     version = challenger_version(cfg, pd.concat(frames.values(), ignore_index=True))
     earlier = registry.version(version)
     if earlier is not None and "decision.promoted" in earlier.tags:
@@ -89,7 +98,7 @@ def retrain(cfg: DictConfig, layout: ProjectLayout) -> int:
     if not (store / archive).is_file():
         train_challenger(cfg, data_dir, run)
         build_mar(layout, run, store, version=version, model_name=cfg.model_name, file_name=archive)
-    judge(cfg, client, champion, version, frame, run if run.is_dir() else None)
+    judge(cfg, client, champion, version, frames, run if run.is_dir() else None)
     return 0
 
 
@@ -129,12 +138,13 @@ def judge(
     client: ManagementClient,
     champion: str,
     version: str,
-    frame: pd.DataFrame,
+    frames: dict[str, pd.DataFrame],
     run: Path | None = None,
 ) -> dict[str, Any]:
     """Register the packaged challenger `version` (trained in `run`) in the registry and with
-    TorchServe, compare it with `champion` and promote it if it wins; record, print and return
-    the decision."""
+    TorchServe, compare it with `champion` on every training ticker in `frames` and promote it
+    if it wins; record, print and return the decision."""
+    load_before = load_average()
     settings = cfg.lifecycle
     store, name = Path(settings.model_store), cfg.model_name
     registry = registry_of(cfg)
@@ -144,7 +154,7 @@ def judge(
         print(f"registering {versioned_archive(version, name)} ...")
         client.register(versioned_archive(version, name))
     served = {
-        role: served_model(cfg, v, frame)
+        role: served_model(cfg, v, next(iter(frames.values())))
         for role, v in (("champion", champion), ("challenger", version))
     }
     registry.fetch(champion, store)
@@ -152,9 +162,10 @@ def judge(
         comparison = compare(
             heldout_forecaster(store, champion, name, Path(scratch)),
             heldout_forecaster(store, version, name, Path(scratch)),
-            frame,
+            frames,
             settings.last_days,
             settings.upload_rows,
+            settings.min_days,
         )
     rule = PromotionRule(**settings.rule, min_days=settings.min_days)
     objections = rule.objections(comparison)
@@ -169,6 +180,9 @@ def judge(
         "promoted": not objections,
         "objections": objections,
         "rule": rule.statement(),
+        "rule_version": RULE_VERSION,
+        "basis": comparison["basis"],
+        "tests": rule.tests(comparison),
         "comparison": comparison,
         "trained_until": {role: model["trained_until"] for role, model in served.items()},
         "serves": {
@@ -176,7 +190,10 @@ def judge(
         },
     }
     registry.record_decision(version, decision)
-    (Path(cfg.paths.output_dir) / "decision.json").write_text(json.dumps(decision, indent=2))
+    # stamped like every measurement, so `make results FROM=<this run>` can publish the table
+    decision = write_stamped(
+        Path(cfg.paths.output_dir) / "decision.json", DECISION_RESULTS, decision, load_before
+    )
     print_decision(decision)
     keep = {registry.served(CHAMPION), registry.served(PREVIOUS), version}
     prune(client, registry, keep)

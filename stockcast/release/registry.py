@@ -166,9 +166,18 @@ class Registry:
             "decision.promoted": str(decision["promoted"]).lower(),
             "decision.objections": "; ".join(decision["objections"])[:5000],
             "decision.run": os.environ.get("MLFLOW_RUN_ID", ""),
+            "decision.basis": decision["basis"],
+            "decision.days": str(decision["comparison"]["days"]),
+            "decision.rule_version": str(decision["rule_version"]),
         }
         for key, value in tags.items():
             self.client.set_model_version_tag(self.name, version.version, key, value)
+        # the champion's version links back to the challengers it was judged against
+        defended = self.version(decision["champion"])
+        if defended is not None and defended.version != version.version:
+            self.client.set_model_version_tag(
+                self.name, defended.version, "decision.last_challenger", served
+            )
 
     # --- the model store as a copy -------------------------------------------------------------
 

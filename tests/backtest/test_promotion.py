@@ -7,10 +7,19 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from stockcast.backtest.promotion import REFERENCE, PromotionRule, scored, worse_p_value
+from stockcast.backtest.promotion import (
+    CHAMPION_BASIS,
+    REFERENCE,
+    PromotionRule,
+    decision_markdown,
+    pooled,
+    scored,
+    worse_p_value,
+)
 from stockcast.evaluation.references import Band
 
 DAYS, LEVEL, SIGMA = 250, 0.8, 0.012
@@ -113,3 +122,76 @@ def test_too_few_unseen_days_is_no_decision(prices):
     judged = {**comparison(prices, 1.0, 0.5), "days": 5}
     [few] = RULE.objections(judged)
     assert "only 5 day(s)" in few
+
+
+# --- several tickers: pooled and each -----------------------------------------------------------
+
+TICKERS = {"AAA": 7, "BBB": 8, "CCC": 9, "DDD": 10}  # name: the seed of its random walk
+
+
+def walk(seed: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    closes = scale * np.exp(np.cumsum(rng.normal(0.0, SIGMA, DAYS + 1)))
+    return closes[:-1], closes[1:, None]
+
+
+def ticker_comparison(seed: int, champion: float, challenger: float) -> dict[str, Any]:
+    """One ticker's figures as `compare_ticker` gives them, on the same business days as the
+    others (prices of very different levels: the pooled series must not care)."""
+    last_close, actual = walk(seed, scale=10.0**seed / 1e6)
+    bands = {
+        "champion": band(last_close, champion),
+        "challenger": band(last_close, challenger),
+        REFERENCE: band(last_close, 1.0),
+    }
+    found = {"days": DAYS, "unseen_after": "2020-12-31", **scored(last_close, actual, bands)}
+    dates = pd.bdate_range("2021-01-01", periods=DAYS).strftime("%Y-%m-%d").tolist()
+    found["daily"]["date"] = dates
+    return {**found, "first_day": dates[0], "last_day": dates[-1]}
+
+
+def universe(champion: float, challenger: dict[str, float]) -> dict[str, Any]:
+    """`compare`'s result for the tickers, the challenger's band width per ticker."""
+    tickers = {
+        name: ticker_comparison(seed, champion, challenger[name]) for name, seed in TICKERS.items()
+    }
+    return {"basis": CHAMPION_BASIS, **pooled(tickers), "tickers": tickers}
+
+
+def test_the_pooled_series_weighs_every_ticker_alike_whatever_its_price():
+    judged = universe(1.0, dict.fromkeys(TICKERS, 1.0))
+    per_ticker = [t["challenger"]["winkler"] / t["naive_mae"] for t in judged["tickers"].values()]
+    assert judged["days"] == DAYS and judged["naive_mae"] == 1.0
+    assert judged["challenger"]["winkler"] == pytest.approx(np.mean(per_ticker), rel=1e-9)
+    assert judged["challenger"]["rel_mae"] == pytest.approx(1.0)  # the point is the naive one
+
+
+def test_a_challenger_much_worse_on_one_ticker_is_kept_out_and_the_ticker_named():
+    """Better by a little on three tickers, far too narrow on one: the pooled figures may hide
+    it, the ticker's own test does not."""
+    judged = universe(1.0, {"AAA": 0.98, "BBB": 0.98, "CCC": 0.98, "DDD": 1 / 3})
+    objections = RULE.objections(judged)
+    assert any(o.startswith("interval score") and "on DDD" in o for o in objections)
+    assert not any("on AAA" in o or "on BBB" in o or "on CCC" in o for o in objections)
+    assert all("Holm-adjusted over 10 tests" in o for o in objections if "Diebold" in o)
+
+
+def test_a_challenger_better_on_every_ticker_is_promoted_and_the_table_shows_each():
+    judged = universe(1.6, dict.fromkeys(TICKERS, 1.0))
+    assert RULE.objections(judged) == []
+    tests = RULE.tests(judged)
+    assert set(tests) == {
+        f"{s}/{loss}" for s in ("pooled", *TICKERS) for loss in ("winkler", "rel_mae")
+    }
+    assert all(test["p_holm"] >= test["p_value"] for test in tests.values())
+    decision = {
+        "champion": "v1",
+        "challenger": "v2",
+        "promoted": True,
+        "objections": [],
+        "rule": RULE.statement(),
+        "comparison": judged,
+    }
+    table = decision_markdown(decision)
+    assert all(f"| {name} | {DAYS} |" in table for name in TICKERS)
+    assert "| pooled (per naive MAE) |" in table and "**promoted**" in table

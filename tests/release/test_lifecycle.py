@@ -29,7 +29,13 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from stockcast.app.layout import ProjectLayout
-from stockcast.backtest.promotion import compare
+from stockcast.backtest.promotion import (
+    CHAMPION_BASIS,
+    REFERENCE,
+    REFERENCE_BASIS,
+    PromotionRule,
+    compare,
+)
 from stockcast.bench.soak import Load
 from stockcast.errors import DataSourceError
 from stockcast.inputs.validation import read_ohlcv_csv
@@ -122,7 +128,8 @@ def test_versions_are_compared_only_on_days_neither_held_out_model_learned_from(
     model = Forecaster.load(tiny_run / "artifact")
     learned_until = model.info["trained_until"]
     frame = read_ohlcv_csv(LAYOUT.sample_csv)
-    comparison = compare(model, model, frame, last_days=5000, upload_rows=250)
+    comparison = compare(model, model, {"GOOG": frame}, last_days=5000, upload_rows=250)
+    assert comparison["basis"] == CHAMPION_BASIS
     assert comparison["unseen_after"] == learned_until[:10]
     first_unseen = frame.loc[frame["Date"] > learned_until, "Date"].iloc[0]  # the next session
     assert comparison["first_day"] == first_unseen.date().isoformat()
@@ -130,7 +137,27 @@ def test_versions_are_compared_only_on_days_neither_held_out_model_learned_from(
     assert comparison["champion"] == comparison["challenger"]
     later = Forecaster.load(tiny_run / "artifact")
     later.info["trained_until"] = "2013-02-01T00:00:00"  # a model that saw January 2013
-    assert compare(model, later, frame, 5000, 250)["first_day"] == "2013-02-04"
+    assert compare(model, later, {"GOOG": frame}, 5000, 250)["first_day"] == "2013-02-04"
+
+
+def test_a_champion_that_learned_every_day_is_replaced_on_the_reference_alone(tiny_run):
+    """Offline, a champion trained on every row has no day left to be judged on, and the prices
+    do not grow: the decision is made on the challenger's unseen days against the fixed
+    reference instead of waiting for days that never come."""
+    challenger = Forecaster.load(tiny_run / "artifact")
+    champion = Forecaster.load(tiny_run / "artifact")
+    champion.info["trained_until"] = "2013-03-01T00:00:00"  # the data's last day
+    frame = read_ohlcv_csv(LAYOUT.sample_csv)
+    comparison = compare(champion, challenger, {"GOOG": frame}, 60, 250, min_days=20)
+    assert comparison["basis"] == REFERENCE_BASIS
+    assert comparison["stalled"] == {"days": 0, "unseen_after": "2013-03-01"}
+    assert comparison["days"] == 60 and "champion" not in comparison
+    rule = PromotionRule(0.01, 0.005, min_days=20, reference_margin=0.05)
+    objections = rule.objections(comparison)
+    # decided on the reference alone: promoted exactly when within its margin
+    within = comparison["challenger"]["winkler"] <= comparison[REFERENCE]["winkler"] * 1.05
+    assert (objections == []) == within
+    assert all("GARCH(1,1)-t reference" in objection for objection in objections)
 
 
 def test_a_history_rewritten_by_an_adjustment_is_reported(tmp_path):
@@ -305,7 +332,7 @@ def rejection(promotion, server, store, client, tmp_path_factory) -> dict[str, A
     build_mar(
         LAYOUT, run, store, version=version, file_name=versioned_archive(version, LAYOUT.model_name)
     )
-    return judge(cfg, client, client.default_version(), version, frame, run)
+    return judge(cfg, client, client.default_version(), version, {"GOOG": frame}, run)
 
 
 @live

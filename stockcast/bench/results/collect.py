@@ -21,7 +21,7 @@ from pathlib import Path
 
 from stockcast.bench.results.blocks import ResultsError
 
-PLAIN = ("latency", "training-overhead", "suite", "image")
+PLAIN = ("latency", "training-overhead", "suite", "image", "replicas", "retrain-decision")
 SCREENSHOT = "upload-page.png"
 
 

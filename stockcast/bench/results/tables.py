@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stockcast.backtest import summary as backtest_summary
+from stockcast.backtest.promotion import decision_markdown
 from stockcast.bench.replicas import table as replicas
 from stockcast.bench.results.blocks import ResultsError
 from stockcast.bench.serving import summary_markdown
@@ -182,6 +183,7 @@ RENDERERS: dict[str, Callable[[dict], str]] = {
     "suite": suite,
     "image": image,
     "replicas": replicas,
+    "retrain-decision": decision_markdown,
 }
 
 
