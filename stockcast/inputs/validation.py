@@ -79,7 +79,7 @@ def read_price_table(source: str | Path | bytes, min_rows: int = 1) -> PriceTabl
     Raises:
         DataValidationError: the bytes are empty, not UTF-8, not a table, or fail `check_table`.
     """
-    text = _decode(source if isinstance(source, bytes) else Path(source).read_bytes())
+    text = decode_csv_text(source if isinstance(source, bytes) else Path(source).read_bytes())
     delimiter = header_delimiter(text)
     try:
         table = read_table(text, delimiter)
@@ -157,7 +157,9 @@ def check_table(frame: pd.DataFrame, min_rows: int = 1, delimiter: str = ",") ->
     )
 
 
-def _decode(source: bytes) -> str:
+def decode_csv_text(source: bytes) -> str:
+    """`source` as text (UTF-8, a BOM dropped), or `DataValidationError` for an empty body, bytes
+    that are not UTF-8 and binary data: the one place uploads are decoded."""
     if not source.strip():
         raise DataValidationError(
             "empty body: send a CSV with columns " + ",".join(COLUMNS), "empty_body"

@@ -151,9 +151,15 @@ class HandlerMetrics:
 
     def record_batch(self, outcomes: Sequence[Outcome], seconds: float) -> None:
         """One batch: its handler time, its forecasts (their backtest error, whether the band
-        held, how unusual the upload is), its rejections by reason."""
+        held, how unusual the upload is), its rejections by reason.
+
+        A multi-ticker request counts per ticker: each forecast it holds is a prediction and each
+        ticker it refused a rejection with that ticker's reason, as if the tickers had come as
+        single uploads; a refused request as a whole is one rejection, as a single upload is.
+        """
         self._add(INFERENCE_DURATION, seconds)
-        forecasts = [outcome.forecast for outcome in outcomes if outcome.forecast is not None]
+        answers = [answer for outcome in outcomes for answer in outcome.answers()]
+        forecasts = [answer.forecast for answer in answers if answer.forecast is not None]
         if forecasts:
             self._add(PREDICTIONS, len(forecasts))
             for forecast in forecasts:
@@ -169,9 +175,9 @@ class HandlerMetrics:
             if now - self._last_error >= GAUGE_INTERVAL_S:
                 self._last_error = now
                 self._add(BACKTEST_ERROR, forecasts[-1]["backtest"]["abs_error"])
-        for outcome in outcomes:
-            if outcome.rejection is not None:
-                self._add(REJECTED, 1, outcome.rejection.reason)
+        for answer in answers:
+            if answer.rejection is not None:
+                self._add(REJECTED, 1, answer.rejection.reason)
         self.record_worker_health()
 
     def record_worker_health(self, force: bool = False) -> None:

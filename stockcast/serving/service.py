@@ -7,6 +7,18 @@ asked for in the `exchange` parameter or inferred from the rows, plus how the CS
 `read_as`, `dropped_rows`, `warnings`) or a `RequestRejected` carrying the HTTP status,
 the `{"error", "detail"}` body and a short `reason` label for the rejected-requests metric. One
 batch is one forward pass; a bad request never takes its neighbours down with it.
+
+A request may ask for several tickers at once (a CSV with a `Ticker` or `Symbol` column, or a
+multipart request with several upload parts: `multi_ticker` says exactly what counts). Each ticker's
+rows become an upload of their own and take the single-upload path unchanged, all tickers of all
+requests of a batch in the same forward pass. Such a request answers 200 with
+`{"tickers": n, "answered": ok, "failed": bad, "results": [...]}`, one entry per ticker in the
+order tickers first appear: `{"ticker", "status": 200, ...the single-upload forecast's fields}` or
+`{"ticker", "status": 4xx, "error", "detail", "reason"}`, whose status, error, detail and reason
+are what the same rows uploaded alone would be refused with. It is 200 even when every ticker
+failed: the request itself was understood, and each entry says what to fix. What is wrong with
+the request as a whole (not a CSV, a wrong content type, a row without a ticker, past the limits
+of `upload_limits`) is today's single error JSON with its 4xx.
 """
 
 from __future__ import annotations
@@ -23,6 +35,12 @@ from stockcast.inputs.calendar_choice import CalendarChoice, asked_calendar
 from stockcast.inputs.validation import PriceTable
 from stockcast.model.forecaster import Forecaster
 from stockcast.serving.fast_csv import PlainUpload, read_upload
+from stockcast.serving.multi_ticker import (
+    TickerUpload,
+    is_long_format,
+    looks_like_prices,
+    split_parts,
+)
 
 UPLOAD_FIELDS = ("data", "file")
 RAW_BODY_FIELD = "body"  # the parameter name TorchServe gives a non-form request body
@@ -51,6 +69,12 @@ HOW_TO_SEND = (
     "--data-binary @prices.csv) or as a multipart upload field 'data' "
     "(curl -F data=@prices.csv URL)"
 )
+# validation reasons that refuse a whole multi-ticker request: status and error
+REQUEST_REASONS = {
+    "too_many_tickers": (413, "too many tickers"),
+    "missing_ticker": (400, "missing ticker"),
+    "duplicate_ticker": (400, "duplicate ticker"),
+}
 
 
 class RequestRejected(Exception):
@@ -63,6 +87,11 @@ class RequestRejected(Exception):
     @property
     def body(self) -> dict[str, str]:
         return {"error": self.error, "detail": self.detail}
+
+    @property
+    def entry(self) -> dict[str, str]:
+        """The body plus the reason: a ticker's entry in a multi-ticker answer."""
+        return self.body | {"reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -82,11 +111,23 @@ class CheckedUpload:
 
 
 @dataclass(frozen=True)
+class CheckedTickers:
+    """A multi-ticker request's tickers, each with its validated upload or its rejection."""
+
+    tickers: tuple[tuple[str, CheckedUpload | RequestRejected], ...]
+
+
+Parsed = CheckedUpload | CheckedTickers | RequestRejected  # what one request parses to
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """What one request of a batch gets back: a forecast or a rejection."""
+    """What one request of a batch gets back: a forecast, a rejection, or (a multi-ticker
+    request) each ticker's own outcome."""
 
     forecast: dict | None = None
     rejection: RequestRejected | None = None
+    tickers: tuple[tuple[str, Outcome], ...] | None = None
 
     @property
     def status(self) -> int:
@@ -94,7 +135,31 @@ class Outcome:
 
     @property
     def body(self) -> dict:
+        if self.tickers is not None:
+            return multi_ticker_body(self.tickers)
         return self.forecast if self.rejection is None else self.rejection.body
+
+    def answers(self) -> tuple[Outcome, ...]:
+        """The forecasts and refusals this request was answered with, one per ticker: itself,
+        or each ticker's outcome (what the metrics count)."""
+        return (self,) if self.tickers is None else tuple(answer for _, answer in self.tickers)
+
+
+def multi_ticker_body(tickers: Sequence[tuple[str, Outcome]]) -> dict:
+    """`{"tickers", "answered", "failed", "results"}`: each ticker's entry, in order."""
+    results = [
+        {"ticker": ticker, "status": 200, **answer.forecast}
+        if answer.rejection is None
+        else {"ticker": ticker, "status": answer.status, **answer.rejection.entry}
+        for ticker, answer in tickers
+    ]
+    answered = sum(answer.rejection is None for _, answer in tickers)
+    return {
+        "tickers": len(results),
+        "answered": answered,
+        "failed": len(results) - answered,
+        "results": results,
+    }
 
 
 def media_type(content_type: str | None) -> str:
@@ -173,6 +238,8 @@ def rejection_for(error: DataValidationError) -> RequestRejected:
         return RequestRejected(400, "not a CSV", message, reason)
     if reason == "missing_columns":
         return RequestRejected(400, "wrong columns", message, reason)
+    if reason in REQUEST_REASONS:
+        return RequestRejected(*REQUEST_REASONS[reason], message, reason)
     return RequestRejected(422, "invalid price data", message, reason)
 
 
@@ -181,8 +248,12 @@ def parse_request(
 ) -> CheckedUpload:
     """Validated upload of one request with its calendar, or `RequestRejected` saying what to
     fix. An unknown calendar name is refused before the CSV is read."""
-    source = extract_csv(fields, content_type)
-    asked = asked_calendar_name(fields)
+    return check_upload(forecaster, extract_csv(fields, content_type), asked_calendar_name(fields))
+
+
+def check_upload(forecaster: Forecaster, source: bytes, asked: str | None) -> CheckedUpload:
+    """One upload's CSV bytes validated, with the calendar `asked` for (by name, or None to infer
+    it from the rows), or `RequestRejected`."""
     try:
         chosen = asked_calendar(asked) if asked is not None else None
         table = read_upload(source, forecaster.min_rows)  # a plain CSV fast, others by pandas
@@ -191,6 +262,62 @@ def parse_request(
     except DataValidationError as error:
         raise rejection_for(error) from None
     return CheckedUpload(table, calendar)
+
+
+def parse_any_request(
+    forecaster: Forecaster, fields: Mapping[str, Any], content_type: str | None
+) -> CheckedUpload | CheckedTickers:
+    """One request, single- or multi-ticker (`multi_ticker`), validated: a single upload as
+    `parse_request` gives it, or each ticker's upload or refusal; `RequestRejected` for what is
+    wrong with the request as a whole."""
+    parts = multi_ticker_parts(fields, content_type)
+    if parts is None:
+        return parse_request(forecaster, fields, content_type)
+    asked = asked_calendar_name(fields)
+    try:
+        if asked is not None:
+            asked_calendar(asked)  # an unknown name refuses the request before the CSV is read
+        uploads = split_parts(parts)
+    except DataValidationError as error:
+        raise rejection_for(error) from None
+    return CheckedTickers(
+        tuple((upload.ticker, _checked_ticker(forecaster, upload, asked)) for upload in uploads)
+    )
+
+
+def _checked_ticker(
+    forecaster: Forecaster, upload: TickerUpload, asked: str | None
+) -> CheckedUpload | RequestRejected:
+    try:
+        return check_upload(forecaster, upload.body, asked)
+    except RequestRejected as rejection:
+        return rejection
+
+
+def multi_ticker_parts(
+    fields: Mapping[str, Any], content_type: str | None
+) -> list[tuple[str, bytes]] | None:
+    """The `(name, CSV bytes)` upload parts of a multi-ticker request; None for a single upload.
+
+    Multi-ticker: several multipart upload parts, or one upload (the raw body, or the multipart
+    `data`/`file` part) with a Ticker or Symbol column. Everything else, including every request
+    `extract_csv` refuses, is left to the single-upload path and its messages.
+    """
+    if media_type(content_type) == MULTIPART:
+        parts = [
+            (name, _as_bytes(value))
+            for name, value in fields.items()
+            if name not in (CALENDAR_FIELD, RAW_BODY_FIELD)
+            and isinstance(value, bytes | bytearray | str)
+            and (name in UPLOAD_FIELDS or looks_like_prices(_as_bytes(value)))
+        ]
+        if len(parts) > 1:
+            return parts
+    try:
+        body = extract_csv(fields, content_type)
+    except RequestRejected:
+        return None
+    return [(RAW_BODY_FIELD, body)] if is_long_format(body) else None
 
 
 def answer_batch(
@@ -205,25 +332,45 @@ def answer_batch(
 
 def parse_batch(
     forecaster: Forecaster, requests: Sequence[tuple[Mapping[str, Any], str | None]]
-) -> list[CheckedUpload | RequestRejected]:
-    """Each `(fields, content_type)` request's validated upload, or its rejection, in order."""
-    parsed: list[CheckedUpload | RequestRejected] = []
+) -> list[Parsed]:
+    """Each `(fields, content_type)` request's validated upload (or uploads, one per ticker), or
+    its rejection, in order."""
+    parsed: list[Parsed] = []
     for fields, content_type in requests:
         try:
-            parsed.append(parse_request(forecaster, fields, content_type))
+            parsed.append(parse_any_request(forecaster, fields, content_type))
         except RequestRejected as rejection:
             parsed.append(rejection)
     return parsed
 
 
-def forecast_batch(
-    forecaster: Forecaster, tables: Sequence[CheckedUpload | RequestRejected]
-) -> list[Outcome]:
-    """Forecast every parsed table in one forward pass; rejections pass through in place.
+def forecast_batch(forecaster: Forecaster, tables: Sequence[Parsed]) -> list[Outcome]:
+    """Forecast every parsed table, every ticker of a multi-ticker request among them, in one
+    forward pass; rejections pass through in place.
 
     Each forecast carries its table's notes (`read_as`, `dropped_rows`, `warnings`), so the
     client sees how its file was read next to what was forecast from it.
     """
+    leaves = [
+        leaf
+        for item in tables
+        for leaf in (
+            [upload for _, upload in item.tickers] if isinstance(item, CheckedTickers) else [item]
+        )
+    ]
+    answers = iter(_forecast_uploads(forecaster, leaves))
+    return [
+        Outcome(tickers=tuple((ticker, next(answers)) for ticker, _ in item.tickers))
+        if isinstance(item, CheckedTickers)
+        else next(answers)
+        for item in tables
+    ]
+
+
+def _forecast_uploads(
+    forecaster: Forecaster, tables: Sequence[CheckedUpload | RequestRejected]
+) -> list[Outcome]:
+    """Each upload's forecast (one forward pass for all), or its rejection passed through."""
     parsed = [item for item in tables if not isinstance(item, RequestRejected)]
     forecasts: list[Outcome] = []
     if parsed:

@@ -11,14 +11,28 @@ linear scan in C, so a refusal here costs milliseconds whatever the body holds.
 
 The limits leave room for any real price history: 10,000 daily bars is 40 years, and the
 forecast itself computes on the last `Forecaster.rows_read` rows only (282 by default).
+
+A multi-ticker request (`multi_ticker`) is bounded as a whole: at most `MAX_TICKERS` tickers and
+`MAX_TOTAL_ROWS` data rows across them, on top of each ticker's own `MAX_ROWS`. Why these values:
+  * over HTTP, TorchServe's `max_request_size` (2 MiB, torchserve/config.properties) binds
+    first: about 35,000 rows of 60 bytes, some 120 tickers of the 282 rows a forecast reads, or
+    the 500 tickers at about 70 rows each. At a few milliseconds per ticker (split, validation,
+    its share of the forward pass) that is seconds of a worker's time even four such requests to
+    a batch (`batchSize`), inside the 30 s `responseTimeout` (torchserve/model-config.yaml);
+  * without TorchServe (an offline batch calling `answer_batch`), 500 tickers of 2,000 rows
+    each (8 years of daily bars) is about 50 MB of CSV; it was answered in 8 to 10 s on the
+    shared 2-core development machine at a load average of 8, which a batch job can wait for.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import repeat
 
 MAX_ROWS = 10_000
 MAX_FIELDS = 64  # the CSV needs 6 columns; extra ones are dropped, but only this many
+MAX_TICKERS = 500  # tickers in one multi-ticker request
+MAX_TOTAL_ROWS = 500 * 2_000  # data rows of a multi-ticker request, all tickers together
 _AS_COMMA = bytes.maketrans(b";\t", b",,")
 
 
@@ -29,12 +43,34 @@ def shape_problem(body: bytes) -> str | None:
     `\\r\\n` all end a line); fields as delimiters (commas, semicolons and tabs together, as
     any of them may be the file's) plus one on the widest line.
     """
-    lines = max(body.count(b"\n"), body.count(b"\r")) + 1
+    lines = _lines(body)
     if lines > MAX_ROWS + 2:  # a header, the rows, and a final line break
         return (
             f"too many rows: the CSV has {lines:,} lines and at most {MAX_ROWS:,} data rows are "
             "accepted; send the most recent rows (the forecast reads only the last few hundred)"
         )
+    return _width_problem(body)
+
+
+def multi_shape_problem(bodies: Sequence[bytes]) -> str | None:
+    """Why the CSVs of one multi-ticker request (a long CSV, or one per upload part) are too
+    large to parse, naming the limit and the count found; None when they fit. Lines are counted
+    as in `shape_problem`, less a header and a final line break per CSV."""
+    rows = sum(_lines(body) - 2 for body in bodies)
+    if rows > MAX_TOTAL_ROWS:
+        return (
+            f"too many rows: the request has {rows:,} lines of data across its tickers and at "
+            f"most {MAX_TOTAL_ROWS:,} are accepted in one request; send the most recent rows "
+            "of each ticker (the forecast reads only the last few hundred) or split the request"
+        )
+    return next(filter(None, map(_width_problem, bodies)), None)
+
+
+def _lines(body: bytes) -> int:
+    return max(body.count(b"\n"), body.count(b"\r")) + 1
+
+
+def _width_problem(body: bytes) -> str | None:
     lines_of_commas = body.replace(b"\r", b"\n").translate(_AS_COMMA).split(b"\n")
     widest = max(map(bytes.count, lines_of_commas, repeat(b","))) + 1  # no Python-level loop
     if widest > MAX_FIELDS:
