@@ -1,4 +1,4 @@
-"""`python -m stockcast.bench serving|training|soak`: the benchmarks and their entry point together.
+"""`python -m stockcast.bench serving|training|soak|batch`: the benchmarks and their entry point.
 
 - `serving`: wrk against an empty handler, the checks handler and the stockcast archive, in turn,
   and a previous release's archive with `--baseline-mar` (stockcast/bench/serving.py);
@@ -6,7 +6,9 @@
 - `soak`: sustained load on a fresh loopback TorchServe, then optionally a worker SIGKILLed under
   load (stockcast/bench/soak.py). Exits 1 when a criterion fails: any failed soak request, p95
   over 1.5x the first 10 s in both of the last two 10 s windows, worker RSS growth of 10% or
-  more, or a failure after recovery.
+  more, or a failure after recovery;
+- `batch`: `python forecast.py`'s batch path (the service's `answer_batch` in chunks, no server)
+  on a universe made from the bundled series: tickers per second (stockcast/bench/batch_forecast.py).
 
 The long ones say up front about how long they will take and print a line per finished stage.
 `--json PATH` writes the figures with a stamp (commit, date, CPU, load; stockcast/app/stamp.py),
@@ -43,7 +45,9 @@ def parser() -> argparse.ArgumentParser:
     from stockcast.bench.soak import MIN_DURATION_S, WINDOW_S
 
     top = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    commands = top.add_subparsers(dest="command", required=True, metavar="serving|training|soak")
+    commands = top.add_subparsers(
+        dest="command", required=True, metavar="serving|training|soak|batch"
+    )
 
     serving = commands.add_parser(
         "serving", help="latency and throughput next to TorchServe's empty handler (wrk)"
@@ -92,6 +96,16 @@ def parser() -> argparse.ArgumentParser:
     soak.add_argument("--kill-worker", action="store_true", help="then SIGKILL a worker")
     soak.add_argument("--json", type=Path, help="also write the stamped results here")
     soak.set_defaults(usage=soak)  # its error(): usage plus one line, exit 2
+
+    batch = commands.add_parser(
+        "batch", help="python forecast.py's batch path: tickers forecast per second, no server"
+    )
+    batch.add_argument("--tickers", type=int, default=100, help="names in the universe")
+    batch.add_argument("--rows", type=int, default=260, help="last rows of each series sent")
+    batch.add_argument("--chunk-size", type=int, default=64, help="uploads per answer_batch call")
+    batch.add_argument("--rounds", type=int, default=3)
+    batch.add_argument("--mar", type=Path, help="archive (default: model_store/<model_name>.mar)")
+    batch.add_argument("--json", type=Path, help="also write the stamped results here")
     return top
 
 
@@ -104,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serving(args, load_before)
     if args.command == "training":
         return training(args, load_before)
+    if args.command == "batch":
+        return batch(args, load_before)
     return soak(args, load_before)
 
 
@@ -143,6 +159,19 @@ def training(args: argparse.Namespace, load_before: float) -> int:
     print(summary(figures))
     if args.json:
         write_stamped(args.json, "training-overhead", figures, load_before)
+        say(f"written to {args.json}")
+    return 0
+
+
+def batch(args: argparse.Namespace, load_before: float) -> int:
+    from stockcast.bench.batch_forecast import measure, summary
+
+    if min(args.tickers, args.rows, args.chunk_size, args.rounds) < 1:
+        raise ValueError("--tickers, --rows, --chunk-size and --rounds must be at least 1")
+    figures = measure(args.mar, args.tickers, args.rows, args.chunk_size, args.rounds, say)
+    print(summary(figures))
+    if args.json:
+        write_stamped(args.json, "batch-forecast", figures, load_before)
         say(f"written to {args.json}")
     return 0
 

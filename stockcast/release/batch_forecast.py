@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -125,11 +126,11 @@ def served_forecaster(path: Path, scratch: Path) -> Forecaster:
             )
         else:
             raise StockcastError(
-                f"model_path={path} does not exist: give a .mar, a model directory ({WEIGHTS_FILE}"
-                f" and {SPEC_FILE}) or a training run; `make package` builds model_store's archive"
+                f"no model at {path}: give a .mar, a model directory ({WEIGHTS_FILE} and "
+                f"{SPEC_FILE}) or a training run; `make package` builds model_store's archive"
             )
-    except (OSError, ValueError, KeyError) as error:  # zipfile.BadZipFile is an OSError's sibling
-        raise StockcastError(f"model_path={path} cannot be loaded: {error}") from None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:  # not an archive of ours
+        raise StockcastError(f"{path} cannot be loaded as a model: {error}") from None
     forecaster.info["version"] = version
     return forecaster
 

@@ -19,6 +19,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
+from stockcast.errors import StockcastError
 from stockcast.release.batch_forecast import forecast_rows, served_forecaster
 from stockcast.release.forecast_command import run_forecast
 from stockcast.release.versions import archive_version
@@ -170,3 +171,10 @@ def test_tickers_come_through_the_data_module_and_a_missing_one_leaves_the_rest(
     assert table["origin_date"].iloc[0] == ibm["Date"].iloc[-1]
     assert (table["rows_scored"] <= 200).all()
     assert capsys.readouterr().err.startswith(f"{UNKNOWN}: no data for ticker")
+
+
+def test_a_file_that_is_no_archive_is_refused_in_one_sentence(tmp_path):
+    bogus = tmp_path / "stockcast.mar"
+    bogus.write_bytes(b"not a zip")
+    with pytest.raises(StockcastError, match=r"stockcast.mar cannot be loaded as a model: File is"):
+        served_forecaster(bogus, tmp_path / "model")
