@@ -17,7 +17,8 @@ SYSTEM_DEPS := java:openjdk-17-jre-headless prometheus:prometheus promtool:prome
 CHECKOV := build/checkov/bin/checkov
 
 .PHONY: image install system-deps test test-fast lint format train run serve stop package retrain rollback \
-	mlflow bench-serving bench-training soak results clean dashboards manifests bench-replicas
+	mlflow bench-serving bench-training soak results clean dashboards manifests bench-replicas \
+	bench-multi-ticker
 
 install: $(VENV)/.installed
 
@@ -105,6 +106,13 @@ bench-serving: install
 	@$(MAKE) --no-print-directory system-deps SYSTEM_DEPS="$(SYSTEM_DEPS) wrk:wrk"
 	$(PY) -m stockcast.bench serving --json $(RESULTS)/latency.json $(if $(RUN),--run $(RUN)) \
 		$(if $(BASELINE),--baseline-mar $(BASELINE)) $(BENCH_ARGS)
+
+# one request of 100 tickers (a long CSV) against 100 single requests, sequential, same server
+# and rows, alternated 5 times: wall ms per ticker of each (median); MAR=path/to/stockcast.mar
+# (default: a fresh archive of the newest run); about a minute; outputs/results/multi-ticker.json
+bench-multi-ticker: install
+	$(PY) -m stockcast.bench.multi_ticker --json $(RESULTS)/multi-ticker.json \
+		$(if $(MAR),--mar $(MAR)) $(BENCH_ARGS)
 
 # two serving replicas (the image, run as the Kubernetes manifest runs it, a core each) behind
 # Debian's HAProxy on loopback under wrk: one replica and two, then each stopped and started again
