@@ -9,6 +9,7 @@ Also: the upload page's static server serves the document at /openapi.yaml.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -84,9 +85,12 @@ def test_generated_requests_get_documented_answers_and_no_server_error(
             operation.as_strategy(), GENERATED_PER_OPERATION, torchserve.inference_url, deadline
         )
     assert len(sent) == 4 and all(sent.values()), sent
-    # the document's example CSV was forecast: a 200 among the answers the contract checked
-    assert any(answer.endswith("-> 200") for answer in answers_follow_the_contract)
-    assert any(" -> 4" in answer for answer in answers_follow_the_contract)
+    # what came back, as the contract checked it: forecasts of the document's example CSV,
+    # refusals of generated bodies, TorchServe's 404 for generated versions and model names
+    statuses = Counter(answer.rsplit(" ", 1)[-1] for answer in answers_follow_the_contract)
+    print(f"cases sent per operation: {sent}; statuses: {dict(statuses)}")
+    assert {"200", "404"} <= set(statuses), statuses
+    assert statuses.keys() & {"400", "422"}, statuses
 
 
 @pytest.mark.integration
