@@ -18,7 +18,7 @@ CHECKOV := build/checkov/bin/checkov
 
 .PHONY: image install system-deps test test-fast lint format train run serve stop package retrain rollback \
 	mlflow bench-serving bench-training soak results clean dashboards manifests bench-replicas \
-	bench-multi-ticker
+	bench-multi-ticker forecast bench-batch
 
 install: $(VENV)/.installed
 
@@ -95,6 +95,14 @@ mlflow: install
 package: install
 	$(PY) scripts/package_model.py $(RUN)
 
+# forecasts for a universe of tickers, no server (conf/forecast.yaml): TICKERS=AAPL,MSFT (default
+# data.tickers, read from data/) or INPUT=<folder of CSVs, one ticker each>; MODEL=<.mar or model
+# directory> (default model_store/<model_name>.mar) -> one table, CSV and Parquet, and an errors
+# table in outputs/forecast/runs/<time>/; Hydra overrides in ARGS, e.g. ARGS="exchange=XNYS"
+forecast: install
+	$(PY) forecast.py $(if $(TICKERS),'tickers=[$(TICKERS)]') $(if $(INPUT),input_dir=$(INPUT)) \
+		$(if $(MODEL),model_path=$(MODEL)) $(ARGS)
+
 # wrk against an empty handler, the checks handler (stockcast's reads and checks, no forecast) and
 # the stockcast archive, in turn, same settings: all three, and the ratios (p50 at concurrency 1,
 # requests/s at 8 and 32, server CPU per request); RUN=outputs/train/runs/<run> (default: the
@@ -126,6 +134,12 @@ bench-replicas: install
 # BENCH_ARGS="--rounds 3 --steps 200" passes options on
 bench-training: install
 	$(PY) -m stockcast.bench training --json $(RESULTS)/training-overhead.json $(BENCH_ARGS)
+
+# forecast.py's batch path (answer_batch in chunks of 64, no server) on 100 tickers made from the
+# bundled series, alternated with one upload per call; tickers/s to outputs/results/ (under a
+# minute); BENCH_ARGS="--tickers 500 --chunk-size 128" passes options on
+bench-batch: install
+	$(PY) -m stockcast.bench batch --json $(RESULTS)/batch-forecast.json $(BENCH_ARGS)
 
 # the serving image (deploy/Dockerfile): from the public base and indexes when a registry answers,
 # else from a base made from Debian's archive and a loopback wheelhouse; starts dockerd if needed.

@@ -31,7 +31,7 @@ from stockcast.inputs.calendar_choice import asked_calendar
 from stockcast.model.forecaster import SPEC_FILE, WEIGHTS_FILE, Forecaster
 from stockcast.release.packaging import MANIFEST, artifact_dir, default_version
 from stockcast.release.versions import archive_forecaster, archive_version
-from stockcast.serving.service import CALENDAR_FIELD, RAW_BODY_FIELD, answer_batch
+from stockcast.serving.service import CALENDAR_FIELD, RAW_BODY_FIELD, Outcome, answer_batch
 
 CSV_TYPE = "text/csv"
 TICKER_COLUMNS = ("ticker", "symbol")  # a file's own column naming its ticker (any letter case)
@@ -253,16 +253,24 @@ def forecast_uploads(
         chunk = uploads[start : start + chunk_size]
         requests = [(request_fields(upload, exchange), CSV_TYPE) for upload in chunk]
         for upload, outcome in zip(chunk, answer_batch(forecaster, requests), strict=True):
-            if outcome.rejection is None:
-                answers.rows += forecast_rows(upload.ticker, outcome.forecast)
-                answers.forecast += 1
-            else:
-                rejection = outcome.rejection
-                answers.failures.append(
-                    Failure(upload.ticker, rejection.status, rejection.reason, rejection.detail)
-                )
+            for ticker, answer in ticker_outcomes(upload, outcome):
+                if answer.rejection is None:
+                    answers.rows += forecast_rows(ticker, answer.forecast)
+                    answers.forecast += 1
+                else:
+                    rejection = answer.rejection
+                    answers.failures.append(
+                        Failure(ticker, rejection.status, rejection.reason, rejection.detail)
+                    )
         advance(len(chunk))
     return answers
+
+
+def ticker_outcomes(upload: Upload, outcome: Outcome) -> list[tuple[str, Outcome]]:
+    """The ticker and outcome of a request: the service answers a body with a Ticker/Symbol
+    column as a multi-ticker request, here of the one ticker that `named_ticker` allowed, with
+    the very forecast the same rows get alone."""
+    return [(upload.ticker, outcome)] if outcome.tickers is None else list(outcome.tickers)
 
 
 def request_fields(upload: Upload, exchange: str | None) -> dict[str, Any]:

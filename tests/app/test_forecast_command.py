@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ("AAPL", "GOOG", "IBM", "MSFT")
 SHORT = "DELISTED"  # a file of five rows: well-formed, too short to forecast
 UNKNOWN = "NOSUCHTICKER"
+NAMED = "IBMX"  # a file whose Ticker column names its ticker, not its file name
+TICKERS = tuple(sorted((*BUNDLED, NAMED)))
 
 
 def forecast_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -45,12 +47,16 @@ def forecast_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def universe(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The four bundled series and one short file, as a user's folder of CSVs."""
+    """The four bundled series, IBM's last 300 rows under the name in their Ticker column, and
+    one short file, as a user's folder of CSVs."""
     folder = tmp_path_factory.mktemp("universe")
     for ticker in BUNDLED:
         (folder / f"{ticker}.csv").write_bytes((ROOT / "data" / f"{ticker}.csv").read_bytes())
     lines = (ROOT / "data" / "GOOG.csv").read_text().splitlines()
     (folder / f"{SHORT}.csv").write_text("\n".join(lines[:6]) + "\n")
+    ibm = pd.read_csv(ROOT / "data" / "IBM.csv").tail(300)
+    ibm.insert(0, "Ticker", NAMED)
+    ibm.to_csv(folder / "prices.csv", index=False)
     return folder
 
 
@@ -77,11 +83,11 @@ def test_the_csv_and_parquet_tables_are_one_table_with_a_row_per_ticker_and_step
     csv = pd.read_csv(out / "table.csv", dtype={"model_version": str}, keep_default_na=False)
     pd.testing.assert_frame_equal(csv, parquet, check_exact=False, rtol=1e-12)
     horizon = served_forecaster(tiny_mar, out / "model").horizon
-    assert len(parquet) == len(BUNDLED) * horizon
-    assert sorted(parquet["ticker"].unique()) == list(BUNDLED)
+    assert len(parquet) == len(TICKERS) * horizon
+    assert sorted(parquet["ticker"].unique()) == list(TICKERS)
     assert parquet.groupby("ticker")["step"].apply(list).tolist() == [
         list(range(1, horizon + 1))
-    ] * len(BUNDLED)
+    ] * len(TICKERS)
     assert set(parquet["model_version"]) == {archive_version(tiny_mar)}
     assert (parquet["lower"] < parquet["close"]).all() and (
         parquet["close"] < parquet["upper"]
@@ -100,6 +106,12 @@ def test_each_forecast_is_what_the_service_answers_for_the_same_upload(
         expected = forecast_rows(ticker, alone.forecast)
         got = table[table["ticker"] == ticker].to_dict("records")
         assert_same_forecast(got, expected)
+    # a body with a Ticker column: the service answers it as a request of that one ticker
+    [named] = answer_batch(forecaster, [({"body": (universe / "prices.csv").read_bytes()}, "")])
+    [(ticker, alone)] = named.tickers
+    assert ticker == NAMED
+    expected = forecast_rows(NAMED, alone.forecast)
+    assert_same_forecast(table[table["ticker"] == NAMED].to_dict("records"), expected)
 
 
 def test_a_bad_file_gets_its_line_and_errors_row_while_the_others_are_answered(batch):
@@ -118,7 +130,7 @@ def test_a_bad_file_gets_its_line_and_errors_row_while_the_others_are_answered(b
     ]
     assert errors["reason"][0]  # the service's reason label
     [summary] = result.stdout.strip().splitlines()[-1:]
-    assert summary.startswith("4 forecast, 1 failed in ")
+    assert summary.startswith("5 forecast, 1 failed in ")
     assert "tickers/s" in summary and str(out / "table.parquet") in summary
 
 
