@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+import requests
 from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
 
 from stockcast.app.layout import ProjectLayout
@@ -251,3 +252,35 @@ def test_metrics_count_each_ticker_as_a_forecast_or_a_rejection(forecaster, capl
         if line.startswith(f"[METRICS]{REJECTED}.")
     )
     assert rejected == ["empty_body", "too_few_rows"]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_served_long_csv_answers_the_good_tickers_and_refuses_the_bad_one_alone(torchserve):
+    series = {ticker: rows_of(ticker) for ticker in ("GOOG", "AAPL", "IBM")}
+    series["SHORT"] = rows_of("MSFT", 10)
+    body, first_seen = long_csv(series)
+    workers_before = sorted(torchserve.worker_pids())
+
+    response = requests.post(
+        torchserve.prediction_url, data=body, headers={"Content-Type": "text/csv"}, timeout=60
+    )
+
+    assert response.status_code == 200, response.text
+    reply = response.json()
+    assert (reply["tickers"], reply["answered"], reply["failed"]) == (4, 3, 1)
+    assert [result["ticker"] for result in reply["results"]] == first_seen
+    statuses = {result["ticker"]: result["status"] for result in reply["results"]}
+    assert statuses == {"GOOG": 200, "AAPL": 200, "IBM": 200, "SHORT": 422}
+    [short] = [result for result in reply["results"] if result["ticker"] == "SHORT"]
+    assert short["reason"] == "too_few_rows" and "too few rows" in short["detail"]
+    assert sorted(torchserve.worker_pids()) == workers_before
+    single_answer = requests.post(
+        torchserve.prediction_url,
+        data=single(rows_of("GOOG")),
+        headers={"Content-Type": "text/csv"},
+        timeout=30,
+    )
+    assert single_answer.status_code == 200
+    assert "results" not in single_answer.json()
+    assert single_answer.json()["last_date"] == rows_of("GOOG")[-1][:10]
