@@ -9,6 +9,7 @@ others are answered, and a misspelt setting or a ticker with no data ends in one
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
+from omegaconf import DictConfig, open_dict
 
 from stockcast.errors import StockcastError
 from stockcast.release.batch_forecast import forecast_rows, served_forecaster
@@ -160,29 +161,50 @@ def test_a_ticker_with_no_data_alone_is_one_line_and_a_nonzero_status(tiny_mar, 
     assert errors[["ticker", "reason"]].values.tolist() == [[UNKNOWN, "no_data"]]
 
 
+def forecast_cfg(output_dir: Path, *overrides: str) -> DictConfig:
+    """conf/forecast.yaml as `python forecast.py` composes it, writing into `output_dir`."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            config_name="forecast", overrides=[f"paths.data_dir={ROOT / 'data'}", *overrides]
+        )
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
 def test_tickers_come_through_the_data_module_and_a_missing_one_leaves_the_rest(
     tiny_mar, tmp_path, capsys
 ):
-    """In process: the bundled IBM from data/, its last `rows` rows, beside a ticker with none."""
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            config_name="forecast",
-            overrides=[
-                f"tickers=[IBM,{UNKNOWN}]",
-                f"paths.data_dir={ROOT / 'data'}",
-                f"model_path={tiny_mar}",
-                "rows=200",
-            ],
-        )
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp_path)
+    """In process: the bundled IBM from data/, its last `rows` rows, dated by the calendar asked
+    for, beside a ticker with no data."""
+    cfg = forecast_cfg(
+        tmp_path, f"tickers=[IBM,{UNKNOWN}]", f"model_path={tiny_mar}", "rows=200", "exchange=XLON"
+    )
     assert run_forecast(cfg) == 0
     table = pd.read_parquet(tmp_path / "forecasts.parquet")
     assert set(table["ticker"]) == {"IBM"}
     ibm = pd.read_csv(ROOT / "data" / "IBM.csv")
     assert table["origin_date"].iloc[0] == ibm["Date"].iloc[-1]
     assert (table["rows_scored"] <= 200).all()
+    assert set(table["calendar"]) == {"XLON"} and set(table["calendar_how"]) == {"asked for"}
     assert capsys.readouterr().err.startswith(f"{UNKNOWN}: no data for ticker")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (("input_dir=data", "tickers=[IBM]"), "give input_dir=<folder> or tickers=[...], not both"),
+        (("exchange=NOWHERE",), "unknown exchange calendar 'NOWHERE'"),
+        (("input_dir=no/such/folder",), "input_dir=no/such/folder is not a folder"),
+    ],
+)
+def test_a_setting_that_cannot_work_is_refused_before_any_forecast(
+    tiny_mar, tmp_path, overrides, message
+):
+    cfg = forecast_cfg(tmp_path, f"model_path={tiny_mar}", *overrides)
+    with pytest.raises(StockcastError, match=re.escape(message)):
+        run_forecast(cfg)
+    assert not (tmp_path / "forecasts.csv").exists()
 
 
 def test_a_file_that_is_no_archive_is_refused_in_one_sentence(tmp_path):
