@@ -101,6 +101,31 @@ def test_the_same_numbers_whatever_else_shares_the_request(forecaster, assert_sa
         assert_same_forecast(only, result)
 
 
+@pytest.mark.parametrize(
+    "shape",
+    ["ticker last", "CRLF line ends and a BOM", "blank lines"],
+)
+def test_where_the_ticker_column_sits_and_how_lines_end_do_not_change_the_answers(
+    forecaster, assert_same_forecast, shape
+):
+    series = {"IBM": rows_of("IBM"), "GOOG": rows_of("GOOG")}
+    if shape == "ticker last":
+        lines = [f"{HEADER},Ticker", *(f"{r},{t}" for t, rows in series.items() for r in rows)]
+        body = "\n".join(lines).encode()
+    else:
+        body, _ = long_csv(series)
+        if shape == "blank lines":
+            body = body.replace(b"\n", b"\n\n")
+        else:
+            body = b"\xef\xbb\xbf" + body.replace(b"\n", b"\r\n")
+    reply = answer(forecaster, {"body": body}).body
+    assert reply["answered"] == 2
+    for result in reply["results"]:
+        expected = alone(forecaster, single(rows_of(result.pop("ticker"))))
+        assert_same_forecast(result["forecast"], expected.body["forecast"])
+        assert_same_forecast(result["backtest"], expected.body["backtest"])
+
+
 def test_a_ticker_column_with_one_ticker_still_gets_the_multi_ticker_shape(forecaster):
     body, _ = long_csv({"GOOG": rows_of("GOOG")})
     reply = answer(forecaster, {"body": body}).body
