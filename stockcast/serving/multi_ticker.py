@@ -88,14 +88,19 @@ def split_parts(parts: Sequence[tuple[str, bytes]]) -> list[TickerUpload]:
 
     Raises `DataValidationError`: `too_large` past the total rows or fields, `too_many_tickers`
     past `MAX_TICKERS` (both before any price is parsed), `not_utf8` for a long CSV that is not
-    UTF-8 text, `missing_ticker` for a row without a ticker value, `duplicate_ticker` for a
-    ticker named in two parts.
+    UTF-8 text, `missing_ticker` for a row without a ticker value or a Ticker column without
+    rows, `duplicate_ticker` for a ticker named in two parts.
     """
     _refuse_past_limits(len(parts), multi_shape_problem([body for _, body in parts]))
     uploads: list[TickerUpload] = []
     for name, body in parts:
         column = ticker_column(header_names(body))
         uploads += [TickerUpload(name, body)] if column is None else split_long(body, column)
+    if not uploads:
+        raise DataValidationError(
+            "the CSV has a Ticker column but no rows: send one row per ticker and day",
+            "missing_ticker",
+        )
     _refuse_past_limits(len(uploads), None)
     seen: set[str] = set()
     for upload in uploads:

@@ -189,6 +189,12 @@ def test_when_every_ticker_fails_the_request_is_still_a_200_listing_each_refusal
             "missing_ticker",
         ),
         (
+            {"body": b"Ticker,Date,Open,High,Low,Close,Volume\n\n"},
+            "text/csv",
+            400,
+            "missing_ticker",
+        ),
+        (
             {"data": b"Ticker,Date\nA,2024-01-02\n", "file": b"Ticker,Date\nA,2024-01-03\n"},
             MULTIPART,
             400,
@@ -203,7 +209,14 @@ def test_when_every_ticker_fails_the_request_is_still_a_200_listing_each_refusal
         ({"body": b"Ticker,Date\nA,\xff\xfe\n"}, "text/csv", 400, "not_utf8"),
         ({"body": b"Ticker,Date\nA,1\n"}, "application/json", 415, "unsupported_content_type"),
     ],
-    ids=["row without ticker", "ticker in two parts", "unknown exchange", "not UTF-8", "JSON"],
+    ids=[
+        "row without ticker",
+        "no rows",
+        "ticker in two parts",
+        "unknown exchange",
+        "not UTF-8",
+        "JSON",
+    ],
 )
 def test_what_is_wrong_with_the_whole_request_keeps_the_single_error_json(
     forecaster, fields, content_type, status, reason
