@@ -316,6 +316,33 @@ def packaged_mar(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return build_mar(LAYOUT, trained_run, tmp_path_factory.mktemp("model_store"))
 
 
+# the browser tests' browser: Debian's chromium (`make system-deps`), driven by Playwright
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """A headless Chromium for the module's pages (a Playwright `Browser`); skipped without
+    Debian's chromium. Module-scoped: Playwright's sync API holds an event loop while open."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (make system-deps)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
 @pytest.fixture(scope="session")
 def upload_page_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """web/ served on a free loopback port, as `make run` serves it on 8090."""

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,8 @@ import requests
 from mlflow import MlflowClient
 
 from stockcast.app.tracking import OUTPUT_DIR_TAG
-from stockcast.stack.torchserve import free_port, stop_process_group
+from stockcast.stack.mlflow_ui import running
+from stockcast.stack.torchserve import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -120,34 +120,12 @@ def tracking_server(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
         "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-secret-key",
     }
     env.pop("MLFLOW_TRACKING_URI", None)
-    log = (home / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--app-name", "basic-auth"]
-        + ["--backend-store-uri", postgres.uri("mlflow")]
-        + ["--artifacts-destination", str(home / "artifacts")]
-        + ["--host", HOST, "--port", str(port), "--workers", "1"],
-        cwd=home,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://{HOST}:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, (home / "server.log").read_text()[-3000:]
-            try:
-                if requests.get(f"{url}/health", timeout=10).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or too busy to answer
-                pass
-            assert time.monotonic() < deadline, (home / "server.log").read_text()[-3000:]
-            time.sleep(0.5)
+    command = [sys.executable, "-m", "mlflow", "server", "--app-name", "basic-auth"]
+    command += ["--backend-store-uri", postgres.uri("mlflow")]
+    command += ["--artifacts-destination", str(home / "artifacts")]
+    command += ["--host", HOST, "--port", str(port), "--workers", "1"]
+    with running(command, f"http://{HOST}:{port}", home / "server.log", env=env, cwd=home) as url:
         yield url
-    finally:
-        stop_process_group(process.pid, timeout_s=10)
-        log.close()
 
 
 def test_a_user_with_credentials_tracks_a_training_and_a_client_without_is_refused(

@@ -175,3 +175,21 @@ def test_collect_takes_the_default_training_run_with_its_plot_and_skips_an_exper
 def test_collect_from_a_folder_with_no_measurement_says_so(tmp_path):
     with pytest.raises(ResultsError, match="no stamped measurement"):
         collect([tmp_path], tmp_path / "results", tmp_path / "img")
+
+
+def test_collect_copies_the_newest_screenshot_of_each_browser_test_beside_the_measurements(
+    tmp_path,
+):
+    outputs = tmp_path / "outputs"
+    write(outputs / "results" / "training-overhead.json", TRAINING)
+    for folder, age in (("old", 100), ("results", 0)):
+        for name in ("upload-page.png", "mlflow-run.png"):
+            shot = outputs / folder / name
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            shot.write_bytes(f"{folder} {name}".encode())
+            os.utime(shot, (shot.stat().st_atime, shot.stat().st_mtime - age))
+    img = tmp_path / "docs" / "img"
+    copied = collect([outputs], tmp_path / "docs" / "results", img)
+    assert (img / "upload-page.png").read_bytes() == b"results upload-page.png"
+    assert (img / "mlflow-run.png").read_bytes() == b"results mlflow-run.png"
+    assert f"{img / 'mlflow-run.png'} <- {outputs / 'results' / 'mlflow-run.png'}" in copied

@@ -8,7 +8,9 @@ What is recognised, by content rather than by path:
   -> single-split; its forecast.png -> docs/img/forecast.png;
 - a stamped JSON named latency, training-overhead or suite; a soak JSON -> soak and, when it
   killed a worker, worker-kill;
-- upload-page.png (the upload page's browser test saves it) -> docs/img/upload-page.png.
+- the browser tests' screenshots, by file name -> docs/img/ under the same name: upload-page.png
+  (the upload page, tests/serving/test_upload_page.py) and mlflow-run.png (a tracked training
+  run's page in MLflow's UI, tests/app/test_tracking_ui.py).
 The newest of each kind wins, by the date in its stamp.
 """
 
@@ -21,8 +23,17 @@ from pathlib import Path
 
 from stockcast.bench.results.blocks import ResultsError
 
-PLAIN = ("latency", "training-overhead", "suite", "image", "replicas", "retrain-decision")
-SCREENSHOT = "upload-page.png"
+PLAIN = (
+    "latency",
+    "training-overhead",
+    "suite",
+    "image",
+    "replicas",
+    "retrain-decision",
+    "multi-ticker",
+    "batch-forecast",
+)
+SCREENSHOTS = ("upload-page.png", "mlflow-run.png")
 
 
 @dataclass(frozen=True)
@@ -113,13 +124,13 @@ def newest(found: list[Found]) -> dict[str, Found]:
     return chosen
 
 
-def screenshots(sources: list[Path]) -> list[Path]:
-    """The upload page's screenshots under `sources`, newest last."""
+def screenshots(sources: list[Path], name: str) -> list[Path]:
+    """The screenshots called `name` under `sources`, newest last."""
     shots = []
     for source in sources:
         if source.is_dir():
-            shots += source.rglob(SCREENSHOT)
-        elif source.name == SCREENSHOT:
+            shots += source.rglob(name)
+        elif source.name == name:
             shots.append(source)
     return sorted(shots, key=lambda p: p.stat().st_mtime)
 
@@ -143,8 +154,9 @@ def collect(sources: list[Path], results_dir: Path, img_dir: Path) -> list[str]:
         if item.picture is not None:
             shutil.copyfile(item.picture[0], img_dir / item.picture[1])
             copied.append(f"{img_dir / item.picture[1]} <- {item.picture[0]}")
-    shots = screenshots(sources)
-    if shots:
-        shutil.copyfile(shots[-1], img_dir / SCREENSHOT)
-        copied.append(f"{img_dir / SCREENSHOT} <- {shots[-1]}")
+    for name in SCREENSHOTS:
+        shots = screenshots(sources, name)
+        if shots:
+            shutil.copyfile(shots[-1], img_dir / name)
+            copied.append(f"{img_dir / name} <- {shots[-1]}")
     return copied
