@@ -74,10 +74,9 @@ def retrain(cfg: DictConfig, layout: ProjectLayout) -> int:
         ).load_frame()
         for ticker in tickers_of(cfg)
     }
+    print(f"data:       {source}")
     for ticker, frame in frames.items():
-        print(
-            f"data:       {ticker} {source}, {len(frame)} rows up to {frame['Date'].iloc[-1].date()}"
-        )
+        print(f"            {ticker}: {len(frame)} rows up to {frame['Date'].iloc[-1].date()}")
     version = challenger_version(cfg, pd.concat(frames.values(), ignore_index=True))
     earlier = registry.version(version)
     if earlier is not None and "decision.promoted" in earlier.tags:

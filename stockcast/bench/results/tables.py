@@ -171,6 +171,44 @@ def development_sweep(record: dict) -> str:
     return "\n".join(training_table(record["runs"]))
 
 
+def multi_ticker(record: dict) -> str:
+    """One request of many tickers against as many single requests, same server and rows."""
+    each = record["ms_per_ticker"]
+    return (
+        "| requests | wall time per ticker (median) | per run |\n|---|---:|---|\n"
+        f"| one request of {record['tickers']} tickers | {each['together']:.2f} ms | "
+        + ", ".join(f"{v:.2f}" for v in record["repetitions_ms_per_ticker"]["together"])
+        + f" |\n| {record['tickers']} single requests, one after another | "
+        f"{each['alone']:.2f} ms | "
+        + ", ".join(f"{v:.2f}" for v in record["repetitions_ms_per_ticker"]["alone"])
+        + f" |\n\nOne request is **{record['alone_over_together']:.2f}x** cheaper per ticker "
+        f"({record['rows_per_ticker']} rows per ticker, {record['repetitions']} runs alternated; "
+        f"every ticker answered: {'yes' if record['all_answered'] else 'no'}, the same forecasts "
+        f"as alone: {'yes' if record['same_forecasts'] else 'no'})."
+    )
+
+
+def batch_forecast(record: dict) -> str:
+    """forecast.py's batch path: tickers per second in chunks and one upload per call."""
+    settings = record["settings"]
+    rows = []
+    for key, label in (
+        ("batched", f"{settings['chunk_size']} tickers per call"),
+        ("one_per_call", "one ticker per call"),
+    ):
+        found = record[key]
+        rows.append(
+            f"| {label} | {found['tickers_per_s']:.1f} | {found['forecast_tickers_per_s']:.1f} | "
+            f"{found['median_s']['total_s']:.2f} s |"
+        )
+    return (
+        "| forecast.py | tickers/s end to end | tickers/s forecasting | wall time (median) |\n"
+        "|---|---:|---:|---:|\n" + "\n".join(rows) + f"\n\n{settings['tickers']} tickers of "
+        f"{settings['rows']} rows, {settings['rounds']} rounds, {settings['torch_threads']} torch "
+        f"threads; batching is **{record['batching_speedup']:.2f}x** faster."
+    )
+
+
 RENDERERS: dict[str, Callable[[dict], str]] = {
     "development-sweep": development_sweep,
     "walk-forward-global": walk_forward,
@@ -184,6 +222,8 @@ RENDERERS: dict[str, Callable[[dict], str]] = {
     "image": image,
     "replicas": replicas,
     "retrain-decision": decision_markdown,
+    "multi-ticker": multi_ticker,
+    "batch-forecast": batch_forecast,
 }
 
 
