@@ -193,3 +193,13 @@ def test_collect_copies_the_newest_screenshot_of_each_browser_test_beside_the_me
     assert (img / "upload-page.png").read_bytes() == b"results upload-page.png"
     assert (img / "mlflow-run.png").read_bytes() == b"results mlflow-run.png"
     assert f"{img / 'mlflow-run.png'} <- {outputs / 'results' / 'mlflow-run.png'}" in copied
+
+
+def test_collect_from_a_screenshot_alone_copies_it_and_writes_no_results(tmp_path):
+    shot = tmp_path / "outputs" / "results" / "mlflow-run.png"
+    shot.parent.mkdir(parents=True)
+    shot.write_bytes(b"png")
+    results, img = tmp_path / "docs" / "results", tmp_path / "docs" / "img"
+    assert collect([shot], results, img) == [f"{img / 'mlflow-run.png'} <- {shot}"]
+    assert (img / "mlflow-run.png").read_bytes() == b"png"
+    assert list(results.iterdir()) == []
