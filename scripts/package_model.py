@@ -2,6 +2,8 @@
 
 Writes `<model store>/stockcast.mar` (default `model_store/`) from the run named, else from the
 newest complete, non-debug run, and registers it as a version of the MLflow registered model
+with the alias `champion`: `stockcast.mar` is what a (re)started TorchServe serves, and the
+registry's champion is what `make serve` syncs the store to, so packaging by hand deploys by hand
 (stockcast/release/registry.py; `--no-register` leaves the registry alone); see
 stockcast/release/packaging.py for what the archive holds and why.
 """
@@ -62,10 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     model_name = args.model_name or LAYOUT.model_name
     if args.register:
-        registered = Registry.at(LAYOUT.mlflow_dir, model_name).register(
-            args.model_store, version, Path(args.run_dir)
+        registry = Registry.at(LAYOUT.mlflow_dir, model_name)
+        registered = registry.register(args.model_store, version, Path(args.run_dir))
+        deployed = Path(args.model_store).resolve() == LAYOUT.model_store.resolve()
+        if deployed:  # the project's store: its stockcast.mar is the served default
+            registry.deploy(version)
+        print(
+            f"registered: {model_name} version {registered.version} in {registered.source}"
+            + (", alias champion" if deployed else "")
         )
-        print(f"registered: {model_name} version {registered.version} in {registered.source}")
     print(f"{mar} (model {model_name}, version {version}, from {artifact})")
     return 0
 
