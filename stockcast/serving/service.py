@@ -86,12 +86,14 @@ class RequestRejected(Exception):
 
     @property
     def body(self) -> dict[str, str]:
-        return {"error": self.error, "detail": self.detail}
+        """What the client reads: the problem in words (`error`, `detail`) and as a stable
+        machine-readable code (`reason`, the metric's label; web/openapi.yaml lists them)."""
+        return {"error": self.error, "detail": self.detail, "reason": self.reason}
 
     @property
     def entry(self) -> dict[str, str]:
-        """The body plus the reason: a ticker's entry in a multi-ticker answer."""
-        return self.body | {"reason": self.reason}
+        """A ticker's entry in a multi-ticker answer: the same fields as a refused request."""
+        return self.body
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,7 @@ def test_bad_input_gets_its_own_4xx_json_and_the_worker_keeps_serving(
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"] == "application/json"
     error = response.json()
-    assert set(error) == {"error", "detail"}
+    assert set(error) == {"error", "detail", "reason"}
     assert says in error["detail"]
     assert sorted(torchserve.worker_pids()) == workers_before
     assert post_csv(torchserve.prediction_url, LAYOUT.sample_upload(60)).status_code == 200
@@ -237,7 +237,7 @@ def test_concurrent_good_and_bad_requests_share_batches_and_each_gets_its_answer
         if status == 200:
             assert_same_forecast(response.json(), expected)
         else:
-            assert set(response.json()) == {"error", "detail"}
+            assert set(response.json()) == {"error", "detail", "reason"}
     batches = _scrape_total(torchserve.metrics_url, "stockcast_inference_duration_seconds_count")
     assert batches - batches_before < len(requests_to_send), "no request shared a batch"
 

@@ -223,7 +223,7 @@ def test_what_is_wrong_with_the_whole_request_keeps_the_single_error_json(
 ):
     outcome = answer(forecaster, fields, content_type)
     assert (outcome.status, outcome.rejection.reason) == (status, reason)
-    assert set(outcome.body) == {"error", "detail"}
+    assert set(outcome.body) == {"error", "detail", "reason"}
 
 
 def test_more_tickers_than_the_limit_are_a_413_naming_limit_and_count(forecaster):

@@ -85,7 +85,11 @@ def test_every_validation_failure_maps_to_a_status_and_a_metric_reason(body, sta
         read_ohlcv_csv(body, min_rows=32)
     rejection = rejection_for(caught.value)
     assert (rejection.status, rejection.reason) == (status, reason)
-    assert rejection.body == {"error": rejection.error, "detail": str(caught.value)}
+    assert rejection.body == {
+        "error": rejection.error,
+        "detail": str(caught.value),
+        "reason": rejection.reason,
+    }
 
 
 def test_a_batch_forecasts_the_good_requests_and_passes_rejections_through(
@@ -98,7 +102,11 @@ def test_a_batch_forecasts_the_good_requests_and_passes_rejections_through(
     assert outcomes[0].body == outcomes[2].body
     reference = read_price_table(LAYOUT.sample_upload(250))  # the pandas path, one frame alone
     assert_same_forecast(outcomes[0].body, forecaster.predict(reference.frame) | reference.notes())
-    assert outcomes[1].body == {"error": "not a CSV", "detail": "empty body"}
+    assert outcomes[1].body == {
+        "error": "not a CSV",
+        "detail": "empty body",
+        "reason": "empty_body",
+    }
 
 
 def test_prices_so_wild_the_forecast_overflows_are_refused_not_served(forecaster):
