@@ -11,12 +11,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import hydra
 import lightning.pytorch as pl
@@ -31,6 +33,7 @@ from omegaconf import DictConfig, open_dict
 
 from stockcast.app.layout import ProjectLayout, read_properties
 from stockcast.app.resolvers import register_resolvers
+from stockcast.bench.soak import LOAD_THREAD_PREFIX
 from stockcast.inputs.validation import read_ohlcv_csv
 from stockcast.market.cache_record import ohlcv_sha256
 from stockcast.model.calibration import Calibration, conformal_quantiles, window_volatility
@@ -47,6 +50,7 @@ from stockcast.model.windows import (
 )
 from stockcast.release.image import IMAGE, DockerUnavailable, build_image, docker, ensure_engine
 from stockcast.release.packaging import build_mar
+from stockcast.stack.api_contract import ApiContract
 from stockcast.stack.torchserve import (
     LocalTorchServe,
     Ports,
@@ -586,3 +590,46 @@ def image_container(image: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     container = start_container(image, tmp_path_factory.mktemp("image_container"))
     yield container
     container.remove()
+
+
+# --- every predictions-API answer a test receives follows the contract (web/openapi.yaml) -------
+# An autouse fixture wraps `requests.Session.send` (what `requests.post`, `requests.put` and the
+# tests' own helpers all go through) for the duration of each test: an answer to a request on one
+# of the document's paths (`/predictions/stockcast...`, `/invocations`) that it does not describe
+# raises `ContractViolation`, an AssertionError, in the test that received it. Tests keep asserting
+# what they are about; none has to assert the shape of the answer. A load generator's clients
+# (`stockcast.bench.soak.Load`) are left alone: checking would add to every latency they measure.
+
+
+@pytest.fixture(scope="session")
+def api_contract() -> ApiContract:
+    return ApiContract.load()
+
+
+@pytest.fixture(autouse=True)
+def answers_follow_the_contract(
+    api_contract: ApiContract, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[str]]:
+    """Check each predictions-API answer of the test; yields the operations checked."""
+    checked: list[str] = []
+    send = requests.Session.send
+
+    def checked_send(
+        session: requests.Session, request: requests.PreparedRequest, **kwargs
+    ) -> requests.Response:
+        response = send(session, request, **kwargs)
+        path = urlsplit(request.url).path
+        under_load = threading.current_thread().name.startswith(LOAD_THREAD_PREFIX)
+        if api_contract.documents(path) and not under_load:
+            api_contract.check(
+                request.method or "GET",
+                path,
+                response.status_code,
+                response.headers.get("Content-Type"),
+                response.content,
+            )
+            checked.append(f"{request.method} {path} -> {response.status_code}")
+        return response
+
+    monkeypatch.setattr(requests.Session, "send", checked_send)
+    yield checked

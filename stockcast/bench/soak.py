@@ -31,6 +31,9 @@ import requests
 from stockcast.errors import StockcastError
 from stockcast.stack.torchserve import LocalTorchServe
 
+# the load's client threads are named so: a test's answer checking leaves them alone, as it
+# would add its own time to every latency they measure
+LOAD_THREAD_PREFIX = "stockcast-load-"
 WINDOW_S = 10.0  # the early and late windows whose p95 latencies are compared
 MIN_DURATION_S = 3 * WINDOW_S  # a first, a middle and a last window that do not overlap
 PROGRESS_EVERY_S = 60.0  # a soak prints one line per this many measured seconds
@@ -74,7 +77,10 @@ class Load:
         self._samples: list[Sample] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._client) for _ in range(concurrency)]
+        self._threads = [
+            threading.Thread(target=self._client, name=f"{LOAD_THREAD_PREFIX}{n}")
+            for n in range(concurrency)
+        ]
         self._started = 0.0
 
     def __enter__(self) -> Load:
