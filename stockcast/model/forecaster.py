@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from stockcast.inputs.bars import Bars
+from stockcast.inputs.bars import OHLCV, Bars
 from stockcast.inputs.calendar_choice import (
     MODELS,
     CalendarChoice,
@@ -35,7 +35,7 @@ from stockcast.inputs.calendars import (
     trading_sessions,
 )
 from stockcast.inputs.intervals import DAILY, bar_step, bar_time_text
-from stockcast.inputs.spacing import check_bar_spacing, check_stamp_spacing
+from stockcast.inputs.spacing import check_stamp_spacing
 from stockcast.model.calibration import Calibration, horizon_scale
 from stockcast.model.drift import DriftReference
 from stockcast.model.features import FEATURE_NAMES, RETURN_FEATURE, bar_features
@@ -132,11 +132,14 @@ class Forecaster:
         """CSV rows needed: one window of features (W+1 bars) plus the bar the backtest checks."""
         return self.window + 2
 
-    def check_dates(self, dates: pd.Series) -> None:
-        """Refuse validated dates this model cannot read or date: bars spaced unlike its training
-        bars, or an end outside its calendar (`DataValidationError`)."""
-        check_bar_spacing(dates, self.interval)
-        future_dates(dates.iloc[-1], self.interval, self.horizon, self.calendar)
+    def check_dates(self, dates: pd.Series) -> CalendarChoice:
+        """`check_bars` for a validated Date column alone: refuse dates this model cannot read or
+        date (`DataValidationError`: bars spaced unlike its training bars, or an end outside the
+        calendar that dates them), else return that calendar. The calendar is the one the dates
+        keep, as a served upload's is, not always the model's: a seven-day series is dated, and
+        checked, by every calendar day."""
+        stamps = dates.array.as_unit("ns").asi8
+        return self.check_bars(Bars(stamps, np.empty((len(stamps), len(OHLCV))), dates.dt.tz))
 
     def calendar_for(self, bars: Bars, asked: str | None = None) -> CalendarChoice:
         """The calendar that dates the forecast of validated `bars`: `asked` (a calendar name)

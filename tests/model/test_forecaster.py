@@ -174,6 +174,15 @@ def test_dates_the_model_cannot_read_or_date_are_refused(forecaster, dates, reas
     assert caught.value.reason == reason
 
 
+def test_dates_are_checked_against_the_calendar_they_keep_not_only_the_models():
+    tokyo = untrained(horizon=1, calendar="XTKS")  # its calendar begins in 1997
+    every_day = pd.Series(pd.date_range(end="1990-06-30", periods=300, freq="D"))
+    assert tokyo.check_dates(every_day).name == "always-open"
+    with pytest.raises(DataValidationError) as caught:
+        tokyo.check_dates(pd.Series(pd.bdate_range(end="1990-06-29", periods=300)))
+    assert caught.value.reason == "outside_calendar"  # weekdays keep Tokyo's, which is unknown
+
+
 def test_future_dates_for_intraday_bars():
     last = pd.Timestamp("2024-01-02 15:30", tz="America/New_York")
     assert future_dates(last, "1h", 2)[1] == last + pd.Timedelta(hours=2)
