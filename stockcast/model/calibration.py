@@ -61,7 +61,9 @@ class Calibration:
         Garman-Klass range); see `window_volatility`.
     self_rows: at serving time, score the band on up to this many of the upload's own most
         recent days and take its quantile from them (0: always the stored quantiles), so a
-        series calmer or wilder than the training tickers gets the band it needs.
+        series calmer or wilder than the training tickers gets the band it needs. Counted in
+        rows, whatever the market's calendar: 250 rows are a New York year, eight months of a
+        seven-day market; each score is a one-row (or k-row) move, the unit the band forecasts.
     prior_rows: how many scores the stored quantile counts as in that blend: an upload with n
         scored days gets (n * its own quantile + prior_rows * stored) / (n + prior_rows).
     """

@@ -6,6 +6,12 @@ service places each upload's latest 20-day volatility and last return in those t
 percentile near 0.5 is an ordinary day of the training period; one near 0 or 1 is a market the
 network saw rarely or never (a crash, a regime far calmer or wilder than its history), where its
 forecast and band deserve less trust. Plain numbers in forecaster.json, no pickle.
+
+Both are counted in rows, never in calendar days or trading days a year: a row's return and a
+20-row volatility mean the same per-bar quantity on any market (20 rows are four New York weeks,
+under three of a seven-day market), the quantity the network reads. Nothing is annualised, so no
+days-per-year figure (252 or 365) enters, and a seven-day upload is placed as its rows dated on
+weekdays would be.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from functools import cached_property
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-DRIFT_WINDOW = 20  # trading days: about a month, the usual horizon of "recent volatility"
+DRIFT_WINDOW = 20  # rows: about a month of sessions, the usual horizon of "recent volatility"
 LEVELS = np.linspace(0.0, 1.0, 101)  # the table's quantile levels: every percent
 
 
