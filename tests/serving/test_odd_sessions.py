@@ -10,14 +10,13 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-import exchange_calendars
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from stockcast.app.layout import ProjectLayout
-from stockcast.inputs.calendars import session_days
+from stockcast.inputs.calendars import exchange_calendar, session_days
 from stockcast.model.forecaster import Forecaster
 from stockcast.model.network import LSTMNet
 from stockcast.serving.service import Outcome, answer_batch
@@ -209,8 +208,7 @@ def test_a_seven_day_upload_of_three_steps_has_a_finite_band_and_drift(three_ste
 
 def half_days(year: int, month: int) -> list[str]:
     """New York's early closes in that month, from the exchange's own calendar."""
-    calendar = exchange_calendars.get_calendar("XNYS")
-    closes = calendar.early_closes
+    closes = exchange_calendar("XNYS").early_closes  # the one that dates forecasts, from 1970
     return [str(day.date()) for day in closes[(closes.year == year) & (closes.month == month)]]
 
 
