@@ -81,3 +81,42 @@ def test_a_spreadsheet_export_shows_the_forecast_and_what_was_dropped(
     assert page.text_content("#forecast-close") == f"{expected['forecast'][0]['close']:,.2f}"
     [saturday] = expected["dropped_rows"]
     assert f"dropped 1 row(s) without prices: {saturday}" in page.text_content("#notes")
+
+
+def test_a_market_chosen_on_the_page_dates_the_forecast_by_it(page, torchserve):
+    """GOOG's rows end on Friday 2013-03-01: asked to date them as a market open every day,
+    the page shows Saturday, and says which calendar dated it and why."""
+    expected = requests.put(
+        torchserve.prediction_url,
+        data=SAMPLE.read_bytes(),
+        headers={"Exchange": "always-open"},
+        timeout=30,
+    ).json()
+    assert expected["forecast"][0]["date"] == "2013-03-02"
+    page.set_input_files("#csv", str(SAMPLE))
+    page.fill("#exchange", "always-open")
+    page.click("#submit")
+    page.wait_for_selector("#result", state="visible", timeout=30_000)
+    assert page.text_content("#forecast-date") == "2013-03-02"
+    calendar = expected["calendar"]
+    assert page.text_content("#calendar") == f"dated by {calendar['name']} ({calendar['how']})"
+
+
+def test_a_file_of_several_tickers_shows_a_row_each_and_the_refused_one_says_why(page, tmp_path):
+    header, *rows = SAMPLE.read_text().splitlines()
+    lines = [f"Ticker,{header}"]
+    lines += [f"GOOG,{row}" for row in rows[-80:]]
+    lines += [f"SHORT,{row}" for row in rows[-5:]]
+    universe = tmp_path / "universe.csv"
+    universe.write_text("\n".join(lines) + "\n")
+    page.set_input_files("#csv", str(universe))
+    page.click("#submit")
+    page.wait_for_selector("#many", state="visible", timeout=30_000)
+    assert page.text_content("#many-summary") == "1 of 2 tickers forecast, 1 refused"
+    table = page.locator("#many-table tbody tr")
+    assert table.count() == 2
+    assert table.nth(0).locator("td").nth(0).text_content() == "GOOG"
+    assert table.nth(0).locator("td").nth(1).text_content() == "2013-03-04"
+    refused = table.nth(1).locator("td").nth(1).text_content()
+    assert table.nth(1).locator("td").nth(0).text_content() == "SHORT" and "rows" in refused
+    assert page.is_hidden("#result")
