@@ -62,7 +62,12 @@ def command_line(argv: Sequence[str] | None = None) -> str:
         )
         argv = ["python", "-m", ".".join(parts), *argv[1:]]
     elif argv and argv[0].endswith(".py"):
-        argv = ["python", Path(argv[0]).name, *argv[1:]]
+        script = Path(argv[0]).resolve()
+        if script.is_relative_to(PACKAGE_ROOT / "stockcast"):  # a module run with -m
+            module = ".".join(script.relative_to(PACKAGE_ROOT).with_suffix("").parts)
+            argv = ["python", "-m", module, *argv[1:]]
+        else:
+            argv = ["python", script.name, *argv[1:]]
     return shlex.join(argv)
 
 
