@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from stockcast.app.layout import ProjectLayout
+from stockcast.backtest.promotion import RULE_VERSION
 from stockcast.model.forecaster import ARTIFACT_DIR, SPEC_FILE, WEIGHTS_FILE
 from stockcast.release.packaging import HELDOUT_DIR, build_mar, save_heldout, versioned_archive
 from stockcast.release.registry import CHALLENGER, CHAMPION, PREVIOUS, SERVED_TAG, Registry
@@ -98,16 +99,26 @@ def test_the_model_store_is_written_from_the_registry_with_the_champion_as_defau
     assert (copy / HELDOUT_DIR / "20130301.a" / WEIGHTS_FILE).is_file()
 
 
-def test_a_decision_is_kept_on_the_challengers_version(registry, store, tiny_run):
+def test_a_decision_is_kept_on_the_challengers_version_and_linked_from_the_champions(
+    registry, store, tiny_run
+):
+    registry.register(store, "20130301.a", tiny_run)
     registry.register(store, "20130301.b", tiny_run)
     decision = {
         "at": "2026-12-06T12:00:00+00:00",
         "champion": "20130301.a",
         "promoted": False,
         "objections": ["interval score 10.2 > 10.1"],
+        "basis": "champion and reference",
+        "rule_version": RULE_VERSION,
+        "comparison": {"days": 250},
     }
     registry.record_decision("20130301.b", decision)
     tags = registry.version("20130301.b").tags
     assert tags["decision.promoted"] == "false"
     assert tags["decision.champion"] == "20130301.a"
     assert tags["decision.objections"] == "interval score 10.2 > 10.1"
+    assert tags["decision.basis"] == "champion and reference"
+    assert tags["decision.days"] == "250"
+    assert tags["decision.rule_version"] == str(RULE_VERSION)
+    assert registry.version("20130301.a").tags["decision.last_challenger"] == "20130301.b"
