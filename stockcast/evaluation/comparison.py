@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.stats import t as student_t
-from statsmodels.stats.multitest import multipletests
 
 from stockcast.evaluation.metrics import interval_coverage, up_share
 from stockcast.evaluation.references import Band
@@ -144,17 +143,27 @@ def diebold_mariano(
 
 def holm_adjusted(tests: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
     """The same tests, each with `p_holm` beside its `p_value`: Holm's step-down adjustment across
-    all of them (statsmodels' `multipletests`, method "holm").
+    all of them.
 
     One model tested against several references gets several chances at a small p-value; Holm
     keeps the chance of any false "better" at the nominal level whatever the dependence between
     the tests (they share the model's losses), and is never less powerful than Bonferroni. A
     test's `p_holm` is at least its `p_value`, and the adjusted values keep the raw ones' order.
+
+    The adjustment is the textbook one (the i-th smallest of m p-values times m - i + 1, a running
+    maximum, capped at 1), held equal to statsmodels' `multipletests(method="holm")` by a test:
+    statsmodels runs a full `gc.collect()` on every Holm call, 0.2-0.3 s in a process holding
+    torch and MLflow, which a promotion decision or a backtest summary need not pay.
     """
     if not tests:
         return {}
     names = list(tests)
-    _, adjusted, _, _ = multipletests([tests[name]["p_value"] for name in names], method="holm")
+    p = np.array([tests[name]["p_value"] for name in names], dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    steps = p[order] * np.arange(len(p), 0, -1)  # the i-th smallest times m - i + 1
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(np.maximum.accumulate(steps), 1.0)
     return {
-        name: {**tests[name], "p_holm": float(p)} for name, p in zip(names, adjusted, strict=True)
+        name: {**tests[name], "p_holm": float(value)}
+        for name, value in zip(names, adjusted, strict=True)
     }

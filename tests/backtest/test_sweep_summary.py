@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
+from statsmodels.stats.multitest import multipletests
 
 from stockcast.backtest.summary import SweepSummary, pooled_tests, sweep_name
-from stockcast.evaluation.comparison import diebold_mariano
+from stockcast.evaluation.comparison import diebold_mariano, holm_adjusted
 
 
 def report(ticker: str, trained_on: list[str]) -> dict:
@@ -135,3 +136,16 @@ def test_the_sweeps_end_shows_the_model_against_its_references_per_ticker_and_po
     markdown = (tmp_path / "summary.md").read_text()
     assert "| A | 4 | 0.800 | 1.0000 | 0.900 | n/a | n/a | 0.600 | n/a | n/a |" in markdown
     assert "| pooled | 6 | 0.800 | 1.0000 | 0.842 |" in markdown
+
+
+def test_holms_adjustment_equals_statsmodels_on_many_draws_ties_and_ones():
+    rng = np.random.default_rng(3)
+    for m in (1, 2, 5, 10, 40):
+        for _ in range(25):
+            p = rng.uniform(0, 1, m) ** rng.uniform(0.5, 4)
+            p[rng.integers(0, m)] = p[0]  # a tie
+            if m > 2:
+                p[1] = 1.0
+            found = holm_adjusted({str(i): {"p_value": float(v)} for i, v in enumerate(p)})
+            expected = multipletests(p, method="holm")[1]
+            assert [found[str(i)]["p_holm"] for i in range(m)] == pytest.approx(expected)
