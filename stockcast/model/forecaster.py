@@ -36,6 +36,7 @@ from stockcast.inputs.calendars import (
 )
 from stockcast.inputs.intervals import DAILY, bar_step, bar_time_text
 from stockcast.inputs.spacing import check_stamp_spacing
+from stockcast.model.answer import ForecastRows, answer_body
 from stockcast.model.calibration import Calibration, horizon_scale
 from stockcast.model.drift import DriftReference
 from stockcast.model.features import FEATURE_NAMES, RETURN_FEATURE, bar_features
@@ -284,7 +285,19 @@ class Forecaster:
         stored = cal.stored_quantiles
         covered = np.count_nonzero(latest[:, 0] <= stored[0])
         recent = covered / len(latest) if len(latest) else None
-        answer = self._response(bars, point, lower, upper, upload.drift, calendar)
+        model = {
+            **self.info,
+            "window": self.window,
+            "horizon": self.horizon,
+            "interval_level": cal.level,
+        }
+        answer = answer_body(
+            bars,
+            ForecastRows(point, lower, upper, self._future_texts(bars, calendar.name)),
+            calendar,
+            upload.drift,
+            model,
+        )
         answer["calibration"] = {
             "band": "self-calibrated on the upload" if used else "stored with the model",
             "rows_scored": used,
@@ -297,51 +310,6 @@ class Forecaster:
             "network_factor": float(np.exp(factor[-1, 0])),
         }
         return answer
-
-    def _response(
-        self,
-        bars: Bars,
-        point: np.ndarray,
-        lower: np.ndarray,
-        upper: np.ndarray,
-        drift: dict | None,
-        calendar: CalendarChoice,
-    ) -> dict:
-        """One answer from the [2, H] closes of the backtest window (row 0) and the latest (row 1)."""
-        last = bars.time_text(-1)
-        actual = float(bars.close[-1])
-        predicted_last = float(point[0, 0])
-        band_last = (float(lower[0, 0]), float(upper[0, 0]))
-        return {
-            "last_date": last,
-            "last_close": actual,
-            "forecast": [
-                {
-                    "date": day,
-                    "close": float(point[1, k]),
-                    "lower": float(lower[1, k]),
-                    "upper": float(upper[1, k]),
-                }
-                for k, day in enumerate(self._future_texts(bars, calendar.name))
-            ],
-            "calendar": calendar.as_dict(),
-            "backtest": {
-                "date": last,
-                "predicted_close": predicted_last,
-                "actual_close": actual,
-                "abs_error": abs(predicted_last - actual),
-                "lower": band_last[0],
-                "upper": band_last[1],
-                "covered": band_last[0] <= actual <= band_last[1],
-            },
-            **({"drift": drift} if drift else {}),
-            "model": {
-                **self.info,
-                "window": self.window,
-                "horizon": self.horizon,
-                "interval_level": self.calibration.level,
-            },
-        }
 
     def save(self, directory: str | Path) -> Path:
         """Write `weights.pt` and `forecaster.json` into `directory`."""
