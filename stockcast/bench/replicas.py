@@ -40,7 +40,7 @@ from typing import Any
 
 from stockcast.app.layout import ProjectLayout
 from stockcast.app.stamp import load_average, write_stamped
-from stockcast.bench.wrk import WRK_SCRIPT
+from stockcast.bench.wrk import WRK_SCRIPT, parse_wrk, wrk_command
 from stockcast.errors import StockcastError
 from stockcast.release.image import IMAGE, build_image, docker, ensure_engine
 from stockcast.stack import kubernetes
@@ -214,33 +214,6 @@ class Balancer:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
-
-
-def wrk_command(url: str, script: Path, connections: int, duration_s: int) -> list[str]:
-    return [
-        "wrk", f"--connections={connections}", f"--threads={min(connections, 2)}",
-        f"--duration={duration_s}s", "--timeout=10s", f"--script={script}", url,
-    ]  # fmt: skip
-
-
-def parse_wrk(output: str, connections: int) -> dict[str, Any]:
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    result = json.loads(line.removeprefix("RESULT "))
-    seconds = result["duration_us"] / 1e6
-    return {
-        "concurrency": connections,
-        "requests": result["requests"],
-        "seconds": round(seconds, 2),
-        "requests_per_s": result["requests"] / seconds,
-        "p50_ms": result["p50_us"] / 1000,
-        "p95_ms": result["p95_us"] / 1000,
-        "p99_ms": result["p99_us"] / 1000,
-        "non_2xx": result["non_2xx"],
-        "socket_errors": result["socket_errors"],
-        "socket_errors_by_kind": {
-            kind: result[kind] for kind in ("connect", "read", "write", "timeout")
-        },
-    }
 
 
 def run_wrk(url: str, script: Path, env: dict[str, str], connections: int, seconds: int) -> dict:

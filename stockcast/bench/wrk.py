@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import psutil
 
@@ -70,39 +70,54 @@ def server_cpu_seconds(server: LocalTorchServe) -> float:
     return total
 
 
-def run_wrk(
-    server: LocalTorchServe, script: Path, csv: Path, connections: int, duration_s: int
-) -> dict:
-    command = [
-        "wrk",
-        f"--connections={connections}",
-        f"--threads={min(connections, 2)}",
-        f"--duration={duration_s}s",
-        "--timeout=10s",
-        f"--script={script}",
-        server.prediction_url,
-    ]
-    cpu_before = server_cpu_seconds(server)
-    output = subprocess.run(
-        command, capture_output=True, text=True, check=True, env={"BENCH_CSV": str(csv)}
-    ).stdout
-    cpu_used = server_cpu_seconds(server) - cpu_before
+SOCKET_ERROR_KINDS = ("connect", "read", "write", "timeout")
+
+
+def wrk_command(url: str, script: Path, connections: int, duration_s: int) -> list[str]:
+    """wrk with this benchmark's settings: two threads at most, a 10 s timeout, the script
+    that reports one RESULT line of JSON."""
+    return [
+        "wrk", f"--connections={connections}", f"--threads={min(connections, 2)}",
+        f"--duration={duration_s}s", "--timeout=10s", f"--script={script}", url,
+    ]  # fmt: skip
+
+
+def parse_wrk(output: str, connections: int) -> dict[str, Any]:
+    """The figures of wrk's RESULT line."""
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
     result = json.loads(line.removeprefix("RESULT "))
     seconds = result["duration_us"] / 1e6
     return {
         "concurrency": connections,
         "requests": result["requests"],
+        "seconds": round(seconds, 2),
         "requests_per_s": result["requests"] / seconds,
         "p50_ms": result["p50_us"] / 1000,
         "p95_ms": result["p95_us"] / 1000,
         "p99_ms": result["p99_us"] / 1000,
         "non_2xx": result["non_2xx"],
         "socket_errors": result["socket_errors"],
-        # what a request costs the server whatever else runs on the machine: the throughput
-        # ceiling on N idle cores is about N * 1000 / server_cpu_ms_per_request
-        "server_cpu_ms_per_request": cpu_used * 1000 / max(result["requests"], 1),
-    }
+    } | (  # the replicas' script breaks the socket errors down by kind
+        {"socket_errors_by_kind": {kind: result[kind] for kind in SOCKET_ERROR_KINDS}}
+        if all(kind in result for kind in SOCKET_ERROR_KINDS)
+        else {}
+    )
+
+
+def run_wrk(
+    server: LocalTorchServe, script: Path, csv: Path, connections: int, duration_s: int
+) -> dict:
+    command = wrk_command(server.prediction_url, script, connections, duration_s)
+    cpu_before = server_cpu_seconds(server)
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, env={"BENCH_CSV": str(csv)}
+    ).stdout
+    cpu_used = server_cpu_seconds(server) - cpu_before
+    found = parse_wrk(output, connections)
+    # what a request costs the server whatever else runs on the machine: the throughput
+    # ceiling on N idle cores is about N * 1000 / server_cpu_ms_per_request
+    found["server_cpu_ms_per_request"] = cpu_used * 1000 / max(found["requests"], 1)
+    return found
 
 
 def answer_to(server: LocalTorchServe, csv: Path, label: str) -> dict:
