@@ -12,7 +12,6 @@ detail the service (or the data source) gave.
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
@@ -31,10 +30,10 @@ from stockcast.inputs.calendar_choice import asked_calendar
 from stockcast.model.forecaster import SPEC_FILE, WEIGHTS_FILE, Forecaster
 from stockcast.release.packaging import MANIFEST, artifact_dir, default_version
 from stockcast.release.versions import archive_forecaster, archive_version
+from stockcast.serving.multi_ticker import header_names, split_long, ticker_column
 from stockcast.serving.service import CALENDAR_FIELD, RAW_BODY_FIELD, Outcome, answer_batch
 
 CSV_TYPE = "text/csv"
-TICKER_COLUMNS = ("ticker", "symbol")  # a file's own column naming its ticker (any letter case)
 FORECAST_COLUMNS = (
     "ticker",
     "origin_date",
@@ -161,22 +160,17 @@ def folder_uploads(folder: Path) -> tuple[list[Upload], list[Failure]]:
 
 def named_ticker(body: bytes) -> str | None:
     """The value of the body's Ticker or Symbol column, None without one; ValueError when the
-    column holds several tickers (one file is one ticker's prices)."""
-    header = body.split(b"\n", 1)[0].decode("utf-8-sig", "replace")
-    delimiter = max(",;\t", key=header.count)
-    names = [name.strip().strip('"').lower() for name in header.split(delimiter)]
-    column = next((n for n in names if n in TICKER_COLUMNS), None)
+    column holds several tickers (one file is one ticker's prices) or a row without one. The
+    column is found and split exactly as the service finds and splits it (`multi_ticker`)."""
+    names = header_names(body)
+    column = ticker_column(names)
     if column is None:
         return None
-    values = pd.read_csv(
-        io.BytesIO(body),
-        sep=delimiter,
-        usecols=lambda name: name.strip().strip('"').lower() == column,
-        dtype=str,
-    ).iloc[:, 0]
-    found = sorted({value.strip() for value in values.dropna() if value.strip()})
+    found = [upload.ticker for upload in split_long(body, column)]
     if len(found) > 1:
-        raise ValueError(f"its {column} column names {len(found)} tickers; give one per file")
+        raise ValueError(
+            f"its {names[column]} column names {len(found)} tickers; give one per file"
+        )
     return found[0] if found else None
 
 
