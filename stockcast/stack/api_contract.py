@@ -145,10 +145,15 @@ class ApiContract:
 
     def pointer(self, ref: str) -> Any:
         """The node a local `#/...` reference names."""
-        node: Any = self.document
-        for part in ref.removeprefix("#/").split("/"):
-            node = node[part.replace("~1", "/").replace("~0", "~")]
-        return node
+        return resolve_pointer(self.document, ref)
+
+
+def resolve_pointer(document: dict[str, Any], ref: str) -> Any:
+    """The node of `document` a local JSON pointer reference (`#/components/...`) names."""
+    node: Any = document
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
 
 
 def _explained(error: ValidationError, depth: int = 1) -> list[str]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from stockcast.stack.api_contract import DOCUMENT, load_document
+from stockcast.stack.api_contract import DOCUMENT, load_document, resolve_pointer
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -181,14 +181,7 @@ def _type(schema: dict) -> str:
 
 def _resolve(document: dict, node: dict) -> dict:
     while "$ref" in node:
-        node = _pointer(document, node["$ref"])
-    return node
-
-
-def _pointer(document: dict, ref: str) -> Any:
-    node: Any = document
-    for part in ref.removeprefix("#/").split("/"):
-        node = node[part]
+        node = resolve_pointer(document, node["$ref"])
     return node
 
 
